@@ -1,0 +1,74 @@
+"""The one access rule: what a user, or a token acting for one, may do in a project.
+
+Every API view, MLflow endpoint and page asks here (directly or through tracking's selectors).
+Someone who cannot see a project gets 404 for everything in it, so they learn nothing about it;
+someone who can see but not do gets 403.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import Http404
+
+from .models import ApiToken, Membership, Project, Role, User
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is asking: a user, possibly through a token that caps them to a project and scope."""
+
+    user: User
+    token: ApiToken | None = None
+
+    @classmethod
+    def from_request(cls, request) -> Actor:
+        token = getattr(request, "auth", None)
+        return cls(user=request.user, token=token if isinstance(token, ApiToken) else None)
+
+
+def role_in(*, actor: Actor, project: Project) -> Role | None:
+    """The actor's effective role in the project, or None when they cannot see it."""
+    user = actor.user
+    if not user.is_authenticated or not user.is_active:
+        return None
+    if actor.token is not None and actor.token.project_id != project.pk:
+        return None
+    if user.is_staff:
+        role = Role.MANAGER
+    else:
+        membership = Membership.objects.filter(project=project, user=user).only("role").first()
+        if membership is None:
+            return None
+        role = Role(membership.role)
+    if actor.token is not None and not actor.token.max_role.covers(role):
+        role = actor.token.max_role
+    return role
+
+
+def require_role(*, actor: Actor, project: Project, need: Role = Role.VIEWER) -> Role:
+    """Http404 when the actor cannot see the project, PermissionDenied when it can see but not do."""
+    role = role_in(actor=actor, project=project)
+    if role is None:
+        raise Http404("No such project.")
+    if not role.covers(need):
+        raise PermissionDenied(f"This needs the {Role(need).label.lower()} role in the project.")
+    return role
+
+
+def projects_for(*, actor: Actor) -> QuerySet[Project]:
+    """Projects the actor can see: a token sees only its own project."""
+    projects = Project.objects.visible_to(actor.user)
+    if actor.token is not None:
+        projects = projects.filter(pk=actor.token.project_id)
+    return projects.distinct()
+
+
+def project_for(*, actor: Actor, slug: str, need: Role = Role.VIEWER) -> Project:
+    project = Project.objects.filter(slug=slug).first()
+    if project is None:
+        raise Http404("No such project.")
+    require_role(actor=actor, project=project, need=need)
+    return project

@@ -1,0 +1,7 @@
+from django.urls import path
+
+from frontend.views import projects
+
+urlpatterns = [
+    path("", projects.home, name="home"),
+]

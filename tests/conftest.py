@@ -1,0 +1,72 @@
+"""Shared fixtures: the healthchecks triad of users, alice, bob and charlie.
+
+alice manages project P ("alpha"), bob is a viewer of P, charlie manages another project and
+must never see anything of P.
+"""
+
+import pytest
+from rest_framework.test import APIClient
+
+from accounts.models import Role, TokenScope
+from tests.factories import make_token
+from tracking.services.projects import project_create
+
+
+@pytest.fixture
+def alice(django_user_model):
+    return django_user_model.objects.create_user("alice", "alice@example.org", "alice-password-1")
+
+
+@pytest.fixture
+def bob(django_user_model):
+    return django_user_model.objects.create_user("bob", "bob@example.org", "bob-password-1")
+
+
+@pytest.fixture
+def charlie(django_user_model):
+    return django_user_model.objects.create_user(
+        "charlie", "charlie@example.org", "charlie-password-1"
+    )
+
+
+@pytest.fixture
+def project(alice, bob):
+    """Project P: alice manages it, bob views it."""
+    p = project_create(slug="alpha", name="Alpha", owner=alice)
+    p.memberships.create(user=bob, role=Role.VIEWER)
+    return p
+
+
+@pytest.fixture
+def other_project(charlie):
+    return project_create(slug="other", name="Other", owner=charlie)
+
+
+@pytest.fixture
+def default_experiment(project):
+    return project.experiments.get(name="Default")
+
+
+@pytest.fixture
+def api_client():
+    return APIClient()
+
+
+@pytest.fixture
+def alice_token(alice, project):
+    """A write token of alice's for project P: (ApiToken, plaintext)."""
+    return make_token(user=alice, project=project, scope=TokenScope.WRITE)
+
+
+@pytest.fixture
+def bob_token(bob, project):
+    return make_token(user=bob, project=project, scope=TokenScope.WRITE)
+
+
+@pytest.fixture
+def charlie_token(charlie, other_project):
+    return make_token(user=charlie, project=other_project, scope=TokenScope.WRITE)
+
+
+def bearer(raw: str) -> dict:
+    return {"HTTP_AUTHORIZATION": f"Bearer {raw}"}

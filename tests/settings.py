@@ -1,0 +1,16 @@
+"""Test settings: production settings with a throw-away data directory and a fast hasher."""
+
+import os
+import tempfile
+
+# Before the real settings read it, so tests never touch a developer's own data directory.
+os.environ.setdefault("MLPLATFORM_DATA_DIR", tempfile.mkdtemp(prefix="mlplatform-test-"))
+
+from mlplatform.settings import *  # noqa: F403
+from mlplatform.settings import DATA_DIR, DATABASES
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not memory, so server and worker processes started by tests share the database.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}

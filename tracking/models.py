@@ -1,0 +1,276 @@
+"""The tracking domain: experiments, runs, params, tags and metric points with their summaries."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import Project
+
+DEFAULT_EXPERIMENT_NAME = "Default"
+
+
+def now_ms() -> int:
+    return int(timezone.now().timestamp() * 1000)
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Lifecycle(models.TextChoices):
+    ACTIVE = "active", "Active"
+    DELETED = "deleted", "Deleted"
+
+
+class RunStatus(models.TextChoices):
+    RUNNING = "RUNNING", "Running"
+    SCHEDULED = "SCHEDULED", "Scheduled"
+    FINISHED = "FINISHED", "Finished"
+    FAILED = "FAILED", "Failed"
+    KILLED = "KILLED", "Killed"
+
+
+class ExperimentQuerySet(models.QuerySet):
+    def visible_to(self, user) -> ExperimentQuerySet:
+        return self.filter(project__in=Project.objects.visible_to(user))
+
+    def active(self) -> ExperimentQuerySet:
+        return self.filter(lifecycle=Lifecycle.ACTIVE)
+
+
+class Experiment(models.Model):
+    """A named group of runs inside a project."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="experiments")
+    name = models.CharField(max_length=500)
+    description = models.TextField(blank=True)
+    lifecycle = models.CharField(max_length=8, choices=Lifecycle.choices, default=Lifecycle.ACTIVE)
+    artifact_location = models.CharField(max_length=1000, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = ExperimentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="experiment_unique_name"),
+            models.CheckConstraint(
+                condition=Q(lifecycle__in=Lifecycle.values), name="experiment_lifecycle_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_default(self) -> bool:
+        return self.name == DEFAULT_EXPERIMENT_NAME
+
+
+class ExperimentTag(models.Model):
+    """A key/value label on an experiment; the last write wins."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="tags")
+    key = models.CharField(max_length=250)
+    value = models.CharField(max_length=8000, blank=True)
+
+    class Meta:
+        ordering = ["key"]
+        constraints = [
+            models.UniqueConstraint(fields=["experiment", "key"], name="experimenttag_unique_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value}"
+
+
+class RunQuerySet(models.QuerySet):
+    def visible_to(self, user) -> RunQuerySet:
+        return self.filter(experiment__project__in=Project.objects.visible_to(user))
+
+    def active(self) -> RunQuerySet:
+        return self.filter(lifecycle=Lifecycle.ACTIVE)
+
+
+class Run(models.Model):
+    """One execution of training code: its status, times, and what it logged."""
+
+    run_id = models.CharField(max_length=32, unique=True, default=new_run_id, editable=False)
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="runs")
+    name = models.CharField(max_length=250, blank=True)
+    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.RUNNING)
+    start_time = models.BigIntegerField(default=now_ms, help_text="Milliseconds since the epoch.")
+    end_time = models.BigIntegerField(null=True, blank=True)
+    lifecycle = models.CharField(max_length=8, choices=Lifecycle.choices, default=Lifecycle.ACTIVE)
+    deleted_time = models.BigIntegerField(null=True, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="runs",
+    )
+    artifact_uri = models.CharField(max_length=1000, blank=True)
+    parent = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="children"
+    )
+    # Bumped by every write of metric points; summaries record the value they cover, so a
+    # summary is stale exactly when a later write exists (see tracking.services.summaries).
+    metric_seq = models.BigIntegerField(default=0)
+
+    objects = RunQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-start_time", "run_id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=RunStatus.values), name="run_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(lifecycle__in=Lifecycle.values), name="run_lifecycle_valid"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["experiment", "-start_time"], name="run_experiment_start"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.run_id
+
+    @property
+    def duration_ms(self) -> int | None:
+        if self.end_time is None or self.start_time is None:
+            return None
+        return self.end_time - self.start_time
+
+
+class Param(models.Model):
+    """A hyper-parameter of a run; immutable once logged."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="params")
+    key = models.CharField(max_length=250)
+    value = models.CharField(max_length=6000, blank=True)
+
+    class Meta:
+        ordering = ["key"]
+        constraints = [models.UniqueConstraint(fields=["run", "key"], name="param_unique_key")]
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value}"
+
+
+class RunTag(models.Model):
+    """A key/value label on a run; the last write wins."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="tags")
+    key = models.CharField(max_length=250)
+    value = models.CharField(max_length=8000, blank=True)
+
+    class Meta:
+        ordering = ["key"]
+        constraints = [models.UniqueConstraint(fields=["run", "key"], name="runtag_unique_key")]
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value}"
+
+
+class Metric(models.Model):
+    """One logged point of one metric key of a run.
+
+    NaN is stored as value 0 with is_nan set, because SQLite stores NaN as NULL and a NULL would
+    slip through the uniqueness constraint that keeps retried batches from writing twice.
+    """
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metrics")
+    key = models.CharField(max_length=250)
+    step = models.BigIntegerField(default=0)
+    timestamp = models.BigIntegerField(help_text="Milliseconds since the epoch.")
+    value = models.FloatField()
+    is_nan = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            # Also the index for "history of one key of one run in step order".
+            models.UniqueConstraint(
+                fields=["run", "key", "step", "timestamp", "value", "is_nan"],
+                name="metric_unique_point",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key}[{self.step}]={self.display_value}"
+
+    @property
+    def display_value(self) -> float:
+        return float("nan") if self.is_nan else self.value
+
+
+class LatestMetric(models.Model):
+    """The latest point of each key of a run (highest step, then timestamp, then value).
+
+    Kept exact in the write path, because MLflow's API returns and searches by it.
+    """
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="latest_metrics")
+    key = models.CharField(max_length=250)
+    value = models.FloatField()
+    is_nan = models.BooleanField(default=False)
+    step = models.BigIntegerField(default=0)
+    timestamp = models.BigIntegerField()
+    # The run's metric_seq of the last write to this key: the summary of the key is stale
+    # while its own seq is lower.
+    seq = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["key"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "key"], name="latestmetric_unique_key"),
+        ]
+        indexes = [models.Index(fields=["key", "value"], name="latestmetric_key_value")]
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.display_value}"
+
+    @property
+    def display_value(self) -> float:
+        return float("nan") if self.is_nan else self.value
+
+
+class MetricSummary(models.Model):
+    """Count, min, max and mean of one key of a run, computed by a Celery worker."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metric_summaries")
+    key = models.CharField(max_length=250)
+    count = models.BigIntegerField(default=0, help_text="Points, NaN included.")
+    nan_count = models.BigIntegerField(default=0)
+    min = models.FloatField(null=True, blank=True, help_text="Ignores NaN.")
+    max = models.FloatField(null=True, blank=True, help_text="Ignores NaN.")
+    sum = models.FloatField(null=True, blank=True, help_text="Of the non-NaN values.")
+    first_step = models.BigIntegerField(null=True, blank=True)
+    last_step = models.BigIntegerField(null=True, blank=True)
+    last_timestamp = models.BigIntegerField(null=True, blank=True)
+    seq = models.BigIntegerField(default=0, help_text="The run's metric_seq this summary covers.")
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["key"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "key"], name="metricsummary_unique_key"),
+        ]
+        verbose_name_plural = "metric summaries"
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.count} points"
+
+    @property
+    def mean(self) -> float | None:
+        values = self.count - self.nan_count
+        if not values or self.sum is None:
+            return None
+        return self.sum / values

@@ -1,0 +1,53 @@
+"""Fetch one experiment or run for an actor, through the one access rule."""
+
+from django.db.models import Count, Max, Q, QuerySet
+from django.http import Http404
+
+from accounts.access import Actor, projects_for, require_role
+from accounts.models import Project, Role
+from tracking.models import Experiment, Lifecycle, Run
+
+
+def project_list(*, actor: Actor) -> QuerySet[Project]:
+    """The actor's projects with the counts the projects page shows."""
+    return projects_for(actor=actor).annotate(
+        experiment_count=Count(
+            "experiments",
+            filter=Q(experiments__lifecycle=Lifecycle.ACTIVE),
+            distinct=True,
+        ),
+        run_count=Count(
+            "experiments__runs",
+            filter=Q(experiments__runs__lifecycle=Lifecycle.ACTIVE),
+            distinct=True,
+        ),
+        last_run_start=Max("experiments__runs__start_time"),
+    )
+
+
+def experiment_for_user(
+    *, actor: Actor, experiment_id: int | str, need: Role = Role.VIEWER
+) -> Experiment:
+    """The experiment, or Http404 when it does not exist or the actor cannot see its project."""
+    try:
+        pk = int(experiment_id)
+    except (TypeError, ValueError):
+        raise Http404("No such experiment.") from None
+    experiment = Experiment.objects.select_related("project").filter(pk=pk).first()
+    if experiment is None:
+        raise Http404("No such experiment.")
+    require_role(actor=actor, project=experiment.project, need=need)
+    return experiment
+
+
+def run_for_user(*, actor: Actor, run_id: str, need: Role = Role.VIEWER) -> Run:
+    """The run, or Http404 when it does not exist or the actor cannot see its project."""
+    run = (
+        Run.objects.select_related("experiment__project", "user", "parent")
+        .filter(run_id=str(run_id))
+        .first()
+    )
+    if run is None:
+        raise Http404("No such run.")
+    require_role(actor=actor, project=run.experiment.project, need=need)
+    return run

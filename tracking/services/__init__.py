@@ -1,0 +1,1 @@
+"""Writes of the tracking domain, one module per entity (see STYLE.md)."""
