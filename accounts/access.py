@@ -49,7 +49,7 @@ def role_in(*, actor: Actor, project: Project) -> Role | None:
 
 
 def require_role(*, actor: Actor, project: Project, need: Role = Role.VIEWER) -> Role:
-    """Http404 when the actor cannot see the project, PermissionDenied when it can see but not do."""
+    """Http404 when the actor cannot see the project; PermissionDenied when it cannot do `need`."""
     role = role_in(actor=actor, project=project)
     if role is None:
         raise Http404("No such project.")

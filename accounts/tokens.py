@@ -5,7 +5,7 @@ import hmac
 import secrets
 import string
 
-TOKEN_PREFIX = "mlp_"
+TOKEN_PREFIX = "mlp_"  # noqa: S105 (a public marker, not a secret)
 _ALPHABET = string.ascii_letters + string.digits
 _RANDOM_LENGTH = 40
 LOOKUP_LENGTH = 12  # "mlp_" + 8 random characters: unique enough to find the row, useless alone

@@ -1,4 +1,4 @@
-"""Settings for MLPlatform, read from the environment only (see the README's configuration table)."""
+"""MLPlatform settings, read from the environment only (the README's configuration table)."""
 
 import os
 import secrets
