@@ -146,3 +146,51 @@ class ApiToken(models.Model):
     def max_role(self) -> Role:
         """The most a token of this scope may do, whatever its user's role."""
         return Role.EDITOR if self.scope == TokenScope.WRITE else Role.VIEWER
+
+
+class AuditAction(models.TextChoices):
+    LOGIN = "login", "Logged in"
+    LOGIN_FAILED = "login_failed", "Failed log-in"
+    LOGOUT = "logout", "Logged out"
+    TOKEN_CREATED = "token_created", "Token created"
+    TOKEN_REVOKED = "token_revoked", "Token revoked"
+    MEMBER_ADDED = "member_added", "Member added"
+    MEMBER_ROLE_CHANGED = "member_role_changed", "Member role changed"
+    MEMBER_REMOVED = "member_removed", "Member removed"
+    PROJECT_CREATED = "project_created", "Project created"
+    EXPERIMENT_DELETED = "experiment_deleted", "Experiment deleted"
+    EXPERIMENT_RESTORED = "experiment_restored", "Experiment restored"
+    EXPERIMENT_PURGED = "experiment_purged", "Experiment purged"
+    RUN_DELETED = "run_deleted", "Run deleted"
+    RUN_RESTORED = "run_restored", "Run restored"
+
+
+class AuditEvent(models.Model):
+    """Who did what to which object, when and from where."""
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="audit_events",
+    )
+    # Kept as text too, so the trail still names a user or object that was deleted since.
+    username = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=32, choices=AuditAction.choices)
+    project = models.ForeignKey(
+        Project, on_delete=models.SET_NULL, null=True, blank=True, related_name="audit_events"
+    )
+    target_type = models.CharField(max_length=50, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    target_repr = models.CharField(max_length=300, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    detail = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["project", "-at"], name="auditevent_project_at")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.username} {self.get_action_display()}"

@@ -1,0 +1,55 @@
+"""Recording audit events from services, with the client address of the current request."""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+
+from django.db import models
+
+from .models import AuditAction, AuditEvent, Project, User
+
+# Set per request by AuditContextMiddleware, so services deep below a view can record where an
+# action came from without every signature carrying the request.
+current_ip: ContextVar[str | None] = ContextVar("current_ip", default=None)
+
+
+def client_ip(request) -> str | None:
+    """The client address as seen by the proxy count configured for django-axes."""
+    from axes.helpers import get_client_ip_address
+
+    return get_client_ip_address(request) or None
+
+
+class AuditContextMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        reset = current_ip.set(client_ip(request))
+        try:
+            return self.get_response(request)
+        finally:
+            current_ip.reset(reset)
+
+
+def audit_record(
+    *,
+    user: User | None,
+    action: AuditAction,
+    project: Project | None = None,
+    target: models.Model | None = None,
+    detail: str = "",
+    ip: str | None = None,
+) -> AuditEvent:
+    """Write one audit event; `ip` defaults to the current request's client address."""
+    return AuditEvent.objects.create(
+        user=user if user is not None and user.is_authenticated else None,
+        username=user.get_username() if user is not None and user.is_authenticated else "",
+        action=action,
+        project=project,
+        target_type=target._meta.model_name if target is not None else "",
+        target_id=str(getattr(target, "run_id", None) or target.pk) if target is not None else "",
+        target_repr=str(target)[:300] if target is not None else "",
+        ip=ip or current_ip.get(),
+        detail=detail[:500],
+    )
