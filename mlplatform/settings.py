@@ -219,12 +219,14 @@ else:
     }
     CELERY_BROKER_URL = "filesystem://"
     _broker_dir = DATA_DIR / "broker"
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        # Otherwise kombu puts its broadcast exchange files in the current directory.
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 CELERY_TASK_IGNORE_RESULT = True
@@ -235,7 +237,19 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
-CELERY_BEAT_SCHEDULE: dict = {}
+# Stale summaries are re-queued this often, so a lost message only delays a summary.
+MLPLATFORM_SUMMARY_RECONCILE_SECONDS = float(
+    os.environ.get("MLPLATFORM_SUMMARY_RECONCILE_SECONDS") or 30
+)
+# How long a queued summary blocks enqueueing another for the same run; a lost message is
+# replaced by the reconciler after at most this long.
+MLPLATFORM_SUMMARY_PENDING_TTL = env_int("MLPLATFORM_SUMMARY_PENDING_TTL", 600)
+CELERY_BEAT_SCHEDULE: dict = {
+    "reconcile-summaries": {
+        "task": "tracking.tasks.reconcile_summaries",
+        "schedule": MLPLATFORM_SUMMARY_RECONCILE_SECONDS,
+    },
+}
 
 # --- REST framework -------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -1,0 +1,193 @@
+"""Search runs and experiments the way MLflow's `runs/search` and `experiments/search` do.
+
+The caller has already decided which experiments the actor may see; these selectors only apply
+the filter, order, view type and paging.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Iterable
+
+from django.db.models import QuerySet, prefetch_related_objects
+
+from tracking.models import Experiment, Lifecycle, Run
+from tracking.search import (
+    SearchError,
+    filter_experiments,
+    filter_runs,
+    order_experiments,
+    order_runs,
+)
+
+MAX_RESULTS_LIMIT = 50_000
+VIEW_TYPES = {
+    "ACTIVE_ONLY": [Lifecycle.ACTIVE],
+    "DELETED_ONLY": [Lifecycle.DELETED],
+    "ALL": [Lifecycle.ACTIVE, Lifecycle.DELETED],
+}
+# Prefetching binds one value per row; this keeps every query well under the parameter limits
+# of SQLite builds and of PostgreSQL's protocol (65,535).
+_PREFETCH_CHUNK = 5_000
+
+
+def _lifecycles(view_type: str) -> list[str]:
+    lifecycles = VIEW_TYPES.get(view_type.upper()) if isinstance(view_type, str) else None
+    if lifecycles is None:
+        raise SearchError(
+            f"Invalid view type {view_type!r}; expected one of {', '.join(VIEW_TYPES)}."
+        )
+    return lifecycles
+
+
+def _check_max_results(max_results: int) -> None:
+    if (
+        isinstance(max_results, bool)
+        or not isinstance(max_results, int)
+        or not 1 <= max_results <= MAX_RESULTS_LIMIT
+    ):
+        raise SearchError(
+            f"Invalid max_results {max_results!r}: it must be an integer between 1 and "
+            f"{MAX_RESULTS_LIMIT}."
+        )
+
+
+def _query_hash(**query) -> str:
+    # A token only makes sense for the query that produced it: another filter or order would
+    # make its offset skip or repeat rows.
+    text = json.dumps(query, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _page_token(offset: int, query_hash: str) -> str:
+    raw = json.dumps({"offset": offset, "query": query_hash}).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _page_offset(page_token: str | None, query_hash: str) -> int:
+    if not page_token:
+        return 0
+    try:
+        data = json.loads(base64.urlsafe_b64decode(page_token.encode("ascii")))
+    except (AttributeError, UnicodeError, binascii.Error, ValueError, RecursionError):
+        raise SearchError("Invalid page token.") from None
+    if not isinstance(data, dict):
+        raise SearchError("Invalid page token.")
+    offset = data.get("offset")
+    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= 2**62:
+        raise SearchError("Invalid page token.")
+    if data.get("query") != query_hash:
+        raise SearchError("Invalid page token: it belongs to a different search.")
+    return offset
+
+
+def _page(
+    qs: QuerySet, *, offset: int, max_results: int, query_hash: str
+) -> tuple[list, str | None]:
+    # One extra row tells whether another page exists, so the last page carries no token.
+    rows = list(qs[offset : offset + max_results + 1])
+    if len(rows) > max_results:
+        return rows[:max_results], _page_token(offset + max_results, query_hash)
+    return rows, None
+
+
+def _experiment_ids(experiments: Iterable[Experiment]) -> list[int]:
+    if isinstance(experiments, QuerySet):
+        return sorted(experiments.values_list("pk", flat=True))
+    return sorted({experiment.pk for experiment in experiments})
+
+
+def _runs(
+    experiment_ids: list[int], filter_string: str | None, order_by, run_view_type: str
+) -> QuerySet[Run]:
+    qs = Run.objects.filter(experiment__in=experiment_ids, lifecycle__in=_lifecycles(run_view_type))
+    qs = order_runs(filter_runs(qs, filter_string), order_by)
+    return qs.select_related("experiment", "user")
+
+
+def run_queryset(
+    *,
+    experiments: Iterable[Experiment],
+    filter_string: str | None = "",
+    order_by: list[str] | None = None,
+    run_view_type: str = "ACTIVE_ONLY",
+) -> QuerySet[Run]:
+    """The matching runs of the experiments, in search order, unsliced (for keyset pages, CSV)."""
+    return _runs(_experiment_ids(experiments), filter_string, order_by, run_view_type)
+
+
+def run_search(
+    *,
+    experiments: Iterable[Experiment],
+    filter_string: str | None = "",
+    order_by: list[str] | None = None,
+    run_view_type: str = "ACTIVE_ONLY",
+    max_results: int = 1000,
+    page_token: str | None = None,
+) -> tuple[list[Run], str | None]:
+    """One page of matching runs with params, tags and latest metrics, and the next page's token."""
+    _check_max_results(max_results)
+    ids = _experiment_ids(experiments)
+    qs = _runs(ids, filter_string, order_by, run_view_type)
+    query_hash = _query_hash(
+        what="runs",
+        experiments=ids,
+        filter=filter_string or "",
+        order_by=list(order_by or []),
+        view=run_view_type.upper(),
+    )
+    offset = _page_offset(page_token, query_hash)
+    runs, next_token = _page(qs, offset=offset, max_results=max_results, query_hash=query_hash)
+    for start in range(0, len(runs), _PREFETCH_CHUNK):
+        prefetch_related_objects(
+            runs[start : start + _PREFETCH_CHUNK], "params", "tags", "latest_metrics"
+        )
+    return runs, next_token
+
+
+def experiment_queryset(
+    *,
+    experiments: QuerySet[Experiment],
+    filter_string: str | None = "",
+    order_by: list[str] | None = None,
+    view_type: str = "ACTIVE_ONLY",
+) -> QuerySet[Experiment]:
+    """The matching experiments among those given, in search order, unsliced."""
+    qs = experiments.filter(lifecycle__in=_lifecycles(view_type))
+    return order_experiments(filter_experiments(qs, filter_string), order_by)
+
+
+def experiment_search(
+    *,
+    experiments: QuerySet[Experiment],
+    filter_string: str | None = "",
+    order_by: list[str] | None = None,
+    view_type: str = "ACTIVE_ONLY",
+    max_results: int = 1000,
+    page_token: str | None = None,
+) -> tuple[list[Experiment], str | None]:
+    """One page of matching experiments with their tags, and the next page's token.
+
+    `experiments` is what the actor may see, e.g. the experiments of `projects_for(actor=...)`.
+    """
+    _check_max_results(max_results)
+    qs = experiment_queryset(
+        experiments=experiments,
+        filter_string=filter_string,
+        order_by=order_by,
+        view_type=view_type,
+    )
+    query_hash = _query_hash(
+        what="experiments",
+        filter=filter_string or "",
+        order_by=list(order_by or []),
+        view=view_type.upper(),
+    )
+    offset = _page_offset(page_token, query_hash)
+    found, next_token = _page(qs, offset=offset, max_results=max_results, query_hash=query_hash)
+    for start in range(0, len(found), _PREFETCH_CHUNK):
+        prefetch_related_objects(found[start : start + _PREFETCH_CHUNK], "tags")
+    return found, next_token
