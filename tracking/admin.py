@@ -1,0 +1,561 @@
+"""Django admin for projects and the tracking domain.
+
+Changes that have rules (creating projects and experiments, renaming, deleting and restoring,
+revoking) go through the same services as the API and the pages, so an admin's action is
+validated and audited like anyone else's. Tables that grow to millions of rows (metric points,
+params, tags, latest values, summaries) are listed without COUNT(*) and searched only through
+indexed columns, so a run with a million points opens as fast as one with ten.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.forms.models import BaseInlineFormSet
+from django.urls import reverse
+from django.utils.html import format_html
+
+from accounts.access import Actor
+from accounts.admin import CappedCountPaginator, MembershipFormSet, save_memberships
+from accounts.models import Membership, Project, User
+from tracking.errors import TrackingError
+from tracking.models import (
+    Experiment,
+    ExperimentTag,
+    LatestMetric,
+    Lifecycle,
+    Metric,
+    MetricSummary,
+    Param,
+    Run,
+    RunTag,
+)
+from tracking.services.experiments import (
+    experiment_create,
+    experiment_delete,
+    experiment_restore,
+    experiment_update,
+)
+from tracking.services.ingest import validate_key
+from tracking.services.projects import project_create
+from tracking.services.runs import run_delete, run_restore, run_update
+
+INLINE_LIMIT = 100
+
+
+def ms_to_datetime(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def _changelist_url(model, **params) -> str:
+    url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+    query = "&".join(f"{key}={value}" for key, value in params.items())
+    return f"{url}?{query}" if query else url
+
+
+class LimitedInlineFormSet(BaseInlineFormSet):
+    """Shows the first INLINE_LIMIT rows only: a sweep can log thousands of tags on one run."""
+
+    def get_queryset(self) -> QuerySet:
+        qs = super().get_queryset()
+        if not qs.query.is_sliced:
+            qs = qs[:INLINE_LIMIT]
+            self._queryset = qs
+        return qs
+
+
+class TagForm(forms.ModelForm):
+    """Tag keys follow the same rules as keys logged through the API."""
+
+    def clean_key(self) -> str:
+        try:
+            return validate_key(self.cleaned_data["key"], what="Tag key", field="key")
+        except TrackingError as exc:
+            raise ValidationError(exc.message) from None
+
+
+# --- Projects -------------------------------------------------------------------------------
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    formset = MembershipFormSet
+    extra = 0
+    autocomplete_fields = ["user"]
+    fields = ["user", "role", "created_at"]
+    readonly_fields = ["created_at"]
+
+
+class ProjectCreationForm(forms.ModelForm):
+    owner = forms.ModelChoiceField(
+        queryset=User.objects.filter(is_active=True).order_by("username"),
+        help_text="Becomes the project's first manager.",
+    )
+
+    class Meta:
+        model = Project
+        fields = ["slug", "name", "description"]
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    """Projects, created like everywhere else with their owner as manager and a Default
+    experiment; here because that needs tracking, which accounts must not depend on."""
+
+    list_display = ("slug", "name", "created_at")
+    search_fields = ("slug", "name")
+    prepopulated_fields = {"slug": ("name",)}
+    inlines = [MembershipInline]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = ProjectCreationForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["name", "slug", "description", "owner"]
+        return ["slug", "name", "description", "created_at"]
+
+    def get_prepopulated_fields(self, request, obj=None):
+        return self.prepopulated_fields if obj is None else {}
+
+    def get_readonly_fields(self, request, obj=None):
+        # The slug is in every URL of the project: in bookmarks, scripts and links people share.
+        return ["slug", "created_at"] if obj is not None else []
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Django's confirmation page loads every object a delete would cascade to, which for a
+        # project means every metric point it ever logged.
+        return False
+
+    def save_formset(self, request, form, formset, change) -> None:
+        if formset.model is Membership:
+            save_memberships(request, formset)
+        else:
+            super().save_formset(request, form, formset, change)
+
+    def save_model(self, request, obj, form, change) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        created = project_create(
+            slug=obj.slug,
+            name=obj.name,
+            description=obj.description,
+            owner=form.cleaned_data["owner"],
+        )
+        obj.pk = created.pk
+        obj.created_at = created.created_at
+
+
+# --- Experiments ----------------------------------------------------------------------------
+
+
+class ExperimentTagInline(admin.TabularInline):
+    model = ExperimentTag
+    form = TagForm
+    formset = LimitedInlineFormSet
+    extra = 0
+    fields = ["key", "value"]
+
+
+class ExperimentAdminForm(forms.ModelForm):
+    class Meta:
+        model = Experiment
+        fields = ["project", "name", "description"]
+
+    def clean(self):
+        cleaned = super().clean()
+        # On the change form the project is read-only, so Django's own check of the
+        # (project, name) constraint would skip it.
+        project = self.instance.project if self.instance.pk else cleaned.get("project")
+        name = cleaned.get("name")
+        if project is not None and name:
+            taken = Experiment.objects.filter(project=project, name=name).exclude(
+                pk=self.instance.pk
+            )
+            if taken.exists():
+                self.add_error("name", f"The project already has an experiment named {name}.")
+        return cleaned
+
+
+def _apply(request, modeladmin, queryset, service, verb: str) -> None:
+    """Run a delete/restore service on each selected object and say what happened."""
+    actor = Actor(user=request.user)
+    done = 0
+    for obj in queryset:
+        try:
+            service(actor=actor, **{modeladmin.model._meta.model_name: obj})
+        except TrackingError as exc:
+            modeladmin.message_user(request, f"{obj}: {exc.message}", messages.WARNING)
+            continue
+        done += 1
+    modeladmin.message_user(
+        request, f"{verb} {done} {modeladmin.model._meta.verbose_name_plural}.", messages.SUCCESS
+    )
+
+
+@admin.register(Experiment)
+class ExperimentAdmin(admin.ModelAdmin):
+    list_display = ("name", "id", "project", "lifecycle", "created_at", "updated_at")
+    list_filter = ("lifecycle", "project")
+    list_select_related = ("project",)
+    search_fields = ("name", "project__slug", "project__name")
+    autocomplete_fields = ("project",)
+    form = ExperimentAdminForm
+    inlines = [ExperimentTagInline]
+    actions = ["delete_selected_experiments", "restore_selected_experiments"]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["project", "name", "description"]
+        return [
+            "project",
+            "name",
+            "description",
+            "lifecycle",
+            "artifact_location",
+            "runs_link",
+            "created_at",
+            "updated_at",
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        readonly = ["project", "lifecycle", "artifact_location", "runs_link"]
+        readonly += ["created_at", "updated_at"]
+        if obj.is_default or obj.lifecycle != Lifecycle.ACTIVE:
+            # MLflow's experiment id 0 means the Default experiment by name.
+            readonly.append("name")
+        return readonly
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        # A hard delete would cascade through every metric point of every run; experiments
+        # are deleted (and restored) through their lifecycle instead.
+        actions.pop("delete_selected", None)
+        return actions
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="runs")
+    def runs_link(self, experiment: Experiment) -> str:
+        return format_html(
+            '<a href="{}">Runs of this experiment</a>',
+            _changelist_url(Run, experiment__id__exact=experiment.pk),
+        )
+
+    def save_model(self, request, obj, form, change) -> None:
+        actor = Actor(user=request.user)
+        if change:
+            current = Experiment.objects.select_related("project").get(pk=obj.pk)
+            experiment_update(
+                actor=actor,
+                experiment=current,
+                name=form.cleaned_data.get("name", current.name),
+                description=form.cleaned_data.get("description", current.description),
+            )
+            return
+        created = experiment_create(
+            actor=actor,
+            project=obj.project,
+            name=obj.name,
+            description=obj.description,
+        )
+        obj.pk = created.pk
+        obj.artifact_location = created.artifact_location
+
+    @admin.action(description="Delete (archive) selected experiments", permissions=["change"])
+    def delete_selected_experiments(self, request, queryset) -> None:
+        _apply(request, self, queryset.select_related("project"), experiment_delete, "Deleted")
+
+    @admin.action(description="Restore selected experiments", permissions=["change"])
+    def restore_selected_experiments(self, request, queryset) -> None:
+        _apply(request, self, queryset.select_related("project"), experiment_restore, "Restored")
+
+
+# --- Runs -----------------------------------------------------------------------------------
+
+
+class ParamInline(admin.TabularInline):
+    """Params are immutable once logged, so the run page lists them read-only."""
+
+    model = Param
+    formset = LimitedInlineFormSet
+    fields = ["key", "value"]
+    readonly_fields = ["key", "value"]
+    can_delete = False
+    extra = 0
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class RunTagInline(admin.TabularInline):
+    model = RunTag
+    form = TagForm
+    formset = LimitedInlineFormSet
+    fields = ["key", "value"]
+    extra = 0
+
+
+class RunAdminForm(forms.ModelForm):
+    class Meta:
+        model = Run
+        fields = ["name", "status", "end_time"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance.lifecycle != Lifecycle.ACTIVE and self.has_changed():
+            raise ValidationError("The run is deleted; restore it before changing it.")
+        return cleaned
+
+
+@admin.register(Run)
+class RunAdmin(admin.ModelAdmin):
+    """Runs are created by the code that trains (MLflow client or API), which sets their user,
+    artifact location and system tags; here they can be corrected, deleted and restored."""
+
+    list_display = (
+        "run_id",
+        "name",
+        "experiment",
+        "project",
+        "status",
+        "lifecycle",
+        "user",
+        "started",
+    )
+    list_filter = ("status", "lifecycle", "experiment__project")
+    list_select_related = ("experiment__project", "user")
+    search_fields = ("run_id__exact", "name")
+    raw_id_fields = ("experiment", "user", "parent")
+    form = RunAdminForm
+    inlines = [ParamInline, RunTagInline]
+    paginator = CappedCountPaginator
+    show_full_result_count = False
+    actions = ["delete_selected_runs", "restore_selected_runs"]
+    fieldsets = (
+        (None, {"fields": ("run_id", "name", "experiment", "project", "user", "parent")}),
+        (
+            "Status",
+            {
+                "fields": (
+                    "status",
+                    "started",
+                    "end_time",
+                    "ended",
+                    "lifecycle",
+                    "deleted",
+                    "artifact_uri",
+                )
+            },
+        ),
+        ("Logged data", {"fields": ("logged_data",)}),
+    )
+    readonly_fields = (
+        "run_id",
+        "experiment",
+        "project",
+        "user",
+        "parent",
+        "started",
+        "ended",
+        "lifecycle",
+        "deleted",
+        "artifact_uri",
+        "logged_data",
+    )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("experiment__project", "user")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    @admin.display(description="project", ordering="experiment__project__slug")
+    def project(self, run: Run) -> Project:
+        return run.experiment.project
+
+    @admin.display(description="start time", ordering="start_time")
+    def started(self, run: Run) -> datetime | None:
+        return ms_to_datetime(run.start_time)
+
+    @admin.display(description="end time")
+    def ended(self, run: Run) -> datetime | None:
+        return ms_to_datetime(run.end_time)
+
+    @admin.display(description="deleted at")
+    def deleted(self, run: Run) -> datetime | None:
+        return ms_to_datetime(run.deleted_time)
+
+    @admin.display(description="logged data")
+    def logged_data(self, run: Run) -> str:
+        return format_html(
+            '<a href="{}">Params</a> · <a href="{}">Tags</a> · <a href="{}">Latest metrics</a>'
+            ' · <a href="{}">Metric summaries</a> · <a href="{}">Metric points</a>',
+            _changelist_url(Param, run__id__exact=run.pk),
+            _changelist_url(RunTag, run__id__exact=run.pk),
+            _changelist_url(LatestMetric, run__id__exact=run.pk),
+            _changelist_url(MetricSummary, run__id__exact=run.pk),
+            _changelist_url(Metric, run__id__exact=run.pk),
+        )
+
+    def save_model(self, request, obj, form, change) -> None:
+        current = Run.objects.select_related("experiment__project").get(pk=obj.pk)
+        changes = {field: form.cleaned_data[field] for field in form.changed_data}
+        if changes:
+            run_update(actor=Actor(user=request.user), run=current, **changes)
+
+    @admin.action(description="Delete (archive) selected runs", permissions=["change"])
+    def delete_selected_runs(self, request, queryset) -> None:
+        _apply(request, self, queryset, run_delete, "Deleted")
+
+    @admin.action(description="Restore selected runs", permissions=["change"])
+    def restore_selected_runs(self, request, queryset) -> None:
+        _apply(request, self, queryset, run_restore, "Restored")
+
+
+# --- Params and tags ------------------------------------------------------------------------
+
+
+class RunChildAdmin(admin.ModelAdmin):
+    """Rows that hang off a run: listed without counting the table, found by the run's id."""
+
+    list_select_related = ("run",)
+    raw_id_fields = ("run",)
+    # Only the run id: other columns of these tables have no index of their own.
+    search_fields = ("run__run_id__exact",)
+    paginator = CappedCountPaginator
+    show_full_result_count = False
+    # Sorting a column of a table this size would scan it; the default order follows an index.
+    sortable_by: tuple = ()
+
+
+@admin.register(Param)
+class ParamAdmin(RunChildAdmin):
+    """Params are immutable once logged: shown, never added or changed here."""
+
+    list_display = ("key", "value", "run")
+    ordering = ("run_id", "key")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(RunTag)
+class RunTagAdmin(RunChildAdmin):
+    list_display = ("key", "value", "run")
+    ordering = ("run_id", "key")
+    form = TagForm
+
+
+@admin.register(ExperimentTag)
+class ExperimentTagAdmin(admin.ModelAdmin):
+    list_display = ("key", "value", "experiment")
+    list_select_related = ("experiment__project",)
+    search_fields = ("key", "experiment__name")
+    autocomplete_fields = ("experiment",)
+    form = TagForm
+
+
+# --- Metrics (read-only: written by ingestion and by the summary workers) --------------------
+
+
+class ReadOnlyRunChildAdmin(RunChildAdmin):
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class MetricKeyFilter(admin.SimpleListFilter):
+    """The keys of the run being looked at, from its latest values: never a scan of points."""
+
+    title = "key"
+    parameter_name = "key"
+
+    def lookups(self, request, model_admin):
+        run_pk = request.GET.get("run__id__exact")
+        run_id = request.GET.get("q", "").strip()
+        if run_pk and run_pk.isdigit():
+            latest = LatestMetric.objects.filter(run_id=int(run_pk))
+        elif run_id:
+            latest = LatestMetric.objects.filter(run__run_id=run_id)
+        else:
+            return []
+        return [(key, key) for key in latest.order_by("key").values_list("key", flat=True)[:200]]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(key=self.value())
+        return queryset
+
+
+@admin.register(Metric)
+class MetricAdmin(ReadOnlyRunChildAdmin):
+    """Metric points: search by the exact run id, or follow the link from a run's page."""
+
+    list_display = ("run", "key", "step", "value_display", "logged_at")
+    list_filter = (MetricKeyFilter,)
+    search_fields = ("run__run_id__exact",)
+    # The unique constraint's column order: the index serves both the order and the run filter.
+    ordering = ("run_id", "key", "step", "timestamp", "value", "is_nan")
+    list_per_page = 100
+
+    @admin.display(description="value")
+    def value_display(self, point: Metric) -> float:
+        return point.display_value
+
+    @admin.display(description="logged at")
+    def logged_at(self, point: Metric) -> datetime | None:
+        return ms_to_datetime(point.timestamp)
+
+
+@admin.register(LatestMetric)
+class LatestMetricAdmin(ReadOnlyRunChildAdmin):
+    list_display = ("key", "value_display", "step", "logged_at", "run")
+    search_fields = ("run__run_id__exact", "key__exact")
+    ordering = ("run_id", "key")
+
+    @admin.display(description="value")
+    def value_display(self, latest: LatestMetric) -> float:
+        return latest.display_value
+
+    @admin.display(description="logged at")
+    def logged_at(self, latest: LatestMetric) -> datetime | None:
+        return ms_to_datetime(latest.timestamp)
+
+
+@admin.register(MetricSummary)
+class MetricSummaryAdmin(ReadOnlyRunChildAdmin):
+    list_display = ("key", "count", "nan_count", "min", "max", "mean", "seq", "computed_at", "run")
+    ordering = ("run_id", "key")
