@@ -178,6 +178,8 @@ X_FRAME_OPTIONS = "DENY"
 # --- Static files and artifacts -------------------------------------------------------------
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+# WhiteNoise warns in every worker when this folder is missing, even though it serves from finders.
+STATIC_ROOT.mkdir(exist_ok=True)
 # Served straight from the installed packages, so `pip install` plus one command is enough.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
