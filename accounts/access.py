@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
@@ -67,8 +68,18 @@ def projects_for(*, actor: Actor) -> QuerySet[Project]:
 
 
 def project_for(*, actor: Actor, slug: str, need: Role = Role.VIEWER) -> Project:
+    """The project with this slug, or Http404/PermissionDenied as require_role decides."""
     project = Project.objects.filter(slug=slug).first()
     if project is None:
         raise Http404("No such project.")
     require_role(actor=actor, project=project, need=need)
     return project
+
+
+def can_create_project(user: User) -> bool:
+    """Whether the user may create a project; a setting can keep creation to staff."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    if settings.MLPLATFORM_PROJECT_CREATION_STAFF_ONLY:
+        return user.is_staff
+    return True

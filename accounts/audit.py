@@ -40,11 +40,16 @@ def audit_record(
     target: models.Model | None = None,
     detail: str = "",
     ip: str | None = None,
+    username: str = "",
 ) -> AuditEvent:
-    """Write one audit event; `ip` defaults to the current request's client address."""
+    """Write one audit event; `ip` defaults to the current request's client address.
+
+    `username` names who it was when there is no user, such as the name a failed log-in tried.
+    """
+    known = user is not None and user.is_authenticated
     return AuditEvent.objects.create(
-        user=user if user is not None and user.is_authenticated else None,
-        username=user.get_username() if user is not None and user.is_authenticated else "",
+        user=user if known else None,
+        username=(user.get_username() if known else username)[:150],
         action=action,
         project=project,
         target_type=target._meta.model_name if target is not None else "",

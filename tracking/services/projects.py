@@ -2,7 +2,8 @@
 
 from django.db import IntegrityError, transaction
 
-from accounts.models import Membership, Project, Role, User
+from accounts.audit import audit_record
+from accounts.models import AuditAction, Membership, Project, Role, User
 from tracking.models import DEFAULT_EXPERIMENT_NAME, Experiment
 
 
@@ -25,4 +26,5 @@ def project_create(*, slug: str, name: str, owner: User, description: str = "") 
         raise ProjectSlugTaken(f"A project with the slug '{slug}' already exists.") from exc
     Membership.objects.create(project=project, user=owner, role=Role.MANAGER)
     Experiment.objects.create(project=project, name=DEFAULT_EXPERIMENT_NAME)
+    audit_record(user=owner, action=AuditAction.PROJECT_CREATED, project=project, target=project)
     return project

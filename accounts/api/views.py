@@ -1,0 +1,236 @@
+"""`/api/v1/`: who the caller is, their projects, members and API tokens."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import OuterRef, Subquery
+from drf_spectacular.utils import extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import selectors, services
+from accounts.access import Actor, can_create_project, project_for, projects_for
+from accounts.models import Membership, Role
+from tracking.api.base import NativeAPIView
+from tracking.services.projects import project_create
+
+from .serializers import (
+    ApiTokenCreatedSerializer,
+    ApiTokenCreateSerializer,
+    ApiTokenSerializer,
+    MemberAddSerializer,
+    MemberSerializer,
+    MemberUpdateSerializer,
+    MeSerializer,
+    ProjectCreateSerializer,
+    ProjectSerializer,
+    ProjectUpdateSerializer,
+)
+
+
+def _valid(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _session_only(actor: Actor, what: str) -> None:
+    # A leaked token must not be able to mint more credentials or projects.
+    if actor.token is not None:
+        raise PermissionDenied(f"{what} needs a browser session, not an API token.")
+
+
+# Still on DRF's default error shape: tests/accounts/test_api_auth.py pins `detail` for it.
+class MeView(APIView):
+    @extend_schema(responses=MeSerializer, summary="The authenticated user and token")
+    def get(self, request: Request) -> Response:
+        actor = Actor.from_request(request)
+        user = actor.user
+        token = actor.token
+        data = {
+            "id": user.pk,
+            "username": user.get_username(),
+            "email": user.email,
+            "is_staff": user.is_staff,
+            "token": (
+                {
+                    "project": token.project.slug,
+                    "scope": token.scope,
+                    "expires_at": token.expires_at,
+                }
+                if token is not None
+                else None
+            ),
+        }
+        return Response(MeSerializer(data).data)
+
+
+# --- projects -------------------------------------------------------------------------------
+
+
+def _project_data(project, actor: Actor, role: str | None) -> dict:
+    effective = Role(role) if role else Role.MANAGER  # staff without a membership
+    if actor.user.is_staff:
+        effective = Role.MANAGER
+    if actor.token is not None and not actor.token.max_role.covers(effective):
+        effective = actor.token.max_role
+    return {
+        "slug": project.slug,
+        "name": project.name,
+        "description": project.description,
+        "created_at": project.created_at,
+        "role": effective.value,
+    }
+
+
+class ProjectListView(NativeAPIView):
+    @extend_schema(summary="The caller's projects", responses=ProjectSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        actor = Actor.from_request(request)
+        roles = Membership.objects.filter(project=OuterRef("pk"), user=actor.user).values("role")
+        projects = projects_for(actor=actor).annotate(my_role=Subquery(roles[:1]))
+        data = [_project_data(p, actor, p.my_role) for p in projects.order_by("name", "slug")]
+        return Response(ProjectSerializer(data, many=True).data)
+
+    @extend_schema(
+        summary="Create a project (the caller becomes its manager)",
+        request=ProjectCreateSerializer,
+        responses={201: ProjectSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        actor = Actor.from_request(request)
+        _session_only(actor, "Creating a project")
+        if not can_create_project(actor.user):
+            raise PermissionDenied("Only staff may create projects here.")
+        data = _valid(ProjectCreateSerializer, request.data)
+        project = project_create(
+            slug=data["slug"], name=data["name"], owner=actor.user, description=data["description"]
+        )
+        return Response(ProjectSerializer(_project_data(project, actor, "manager")).data, 201)
+
+
+class ProjectDetailView(NativeAPIView):
+    @extend_schema(summary="One project", responses=ProjectSerializer)
+    def get(self, request: Request, slug: str) -> Response:
+        actor = Actor.from_request(request)
+        project = project_for(actor=actor, slug=slug)
+        role = Membership.objects.filter(project=project, user=actor.user).values("role").first()
+        data = _project_data(project, actor, role["role"] if role else None)
+        return Response(ProjectSerializer(data).data)
+
+    @extend_schema(
+        summary="Rename a project or change its description (managers)",
+        request=ProjectUpdateSerializer,
+        responses=ProjectSerializer,
+    )
+    def patch(self, request: Request, slug: str) -> Response:
+        actor = Actor.from_request(request)
+        project = project_for(actor=actor, slug=slug, need=Role.MANAGER)
+        data = _valid(ProjectUpdateSerializer, request.data)
+        project = services.project_update(
+            project=project, name=data.get("name"), description=data.get("description")
+        )
+        return Response(ProjectSerializer(_project_data(project, actor, "manager")).data)
+
+
+# --- members --------------------------------------------------------------------------------
+
+
+class MemberListView(NativeAPIView):
+    @extend_schema(
+        summary="The project's members (managers)", responses=MemberSerializer(many=True)
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        actor = Actor.from_request(request)
+        project = project_for(actor=actor, slug=slug, need=Role.MANAGER)
+        members = selectors.membership_list(actor=actor, project=project)
+        return Response(MemberSerializer(members, many=True).data)
+
+    @extend_schema(
+        summary="Add a user to the project (managers)",
+        request=MemberAddSerializer,
+        responses={201: MemberSerializer},
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        actor = Actor.from_request(request)
+        project = project_for(actor=actor, slug=slug, need=Role.MANAGER)
+        data = _valid(MemberAddSerializer, request.data)
+        membership = services.membership_add(
+            project=project, identifier=data["user"], role=data["role"], by=actor.user
+        )
+        return Response(MemberSerializer(membership).data, status=201)
+
+
+class MemberDetailView(NativeAPIView):
+    @extend_schema(
+        summary="Change a member's role (managers)",
+        request=MemberUpdateSerializer,
+        responses=MemberSerializer,
+    )
+    def patch(self, request: Request, slug: str, membership_id: int) -> Response:
+        actor = Actor.from_request(request)
+        project = project_for(actor=actor, slug=slug, need=Role.MANAGER)
+        membership = selectors.membership_for(project=project, membership_id=membership_id)
+        data = _valid(MemberUpdateSerializer, request.data)
+        membership = services.membership_change_role(
+            membership=membership, role=data["role"], by=actor.user
+        )
+        return Response(MemberSerializer(membership).data)
+
+    @extend_schema(
+        summary="Remove a member and revoke their tokens (managers)", responses={204: None}
+    )
+    def delete(self, request: Request, slug: str, membership_id: int) -> Response:
+        actor = Actor.from_request(request)
+        project = project_for(actor=actor, slug=slug, need=Role.MANAGER)
+        membership = selectors.membership_for(project=project, membership_id=membership_id)
+        services.membership_remove(membership=membership, by=actor.user)
+        return Response(status=204)
+
+
+# --- tokens ---------------------------------------------------------------------------------
+
+
+class TokenListView(NativeAPIView):
+    @extend_schema(summary="The caller's API tokens", responses=ApiTokenSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        actor = Actor.from_request(request)
+        tokens = selectors.token_list_for_user(user=actor.user)
+        if actor.token is not None:
+            tokens = tokens.filter(project_id=actor.token.project_id)
+        return Response(ApiTokenSerializer(tokens, many=True).data)
+
+    @extend_schema(
+        summary="Create an API token; the plaintext is in this response only",
+        request=ApiTokenCreateSerializer,
+        responses={201: ApiTokenCreatedSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        actor = Actor.from_request(request)
+        _session_only(actor, "Creating a token")
+        data = _valid(ApiTokenCreateSerializer, request.data)
+        project = project_for(actor=actor, slug=data["project"])
+        token, plaintext = services.token_create(
+            user=actor.user,
+            project=project,
+            name=data["name"],
+            scope=data["scope"],
+            expires_at=data.get("expires_at"),
+        )
+        body = ApiTokenCreatedSerializer(token).data | {"token": plaintext}
+        response = Response(body, status=201)
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class TokenDetailView(NativeAPIView):
+    @extend_schema(
+        summary="Revoke a token: the caller's own, or any of a project they manage",
+        responses={204: None},
+    )
+    def delete(self, request: Request, token_id: int) -> Response:
+        actor = Actor.from_request(request)
+        token = selectors.token_for_user(actor=actor, token_id=token_id)
+        services.token_revoke(token=token, by=actor.user)
+        return Response(status=204)
