@@ -1,7 +1,42 @@
+"""Page URLs: stable, as people bookmark and share them."""
+
 from django.urls import path
 
-from frontend.views import projects
+from frontend.views import compare, experiments, metrics, projects, runs
+
+run = "p/<slug:slug>/runs/<str:run_id>/"
 
 urlpatterns = [
     path("", projects.home, name="home"),
+    path("projects/new/", projects.project_new, name="project_new"),
+    path("p/<slug:slug>/", experiments.project_page, name="project"),
+    path("p/<slug:slug>/experiments/new/", experiments.experiment_new, name="experiment_new"),
+    path("p/<slug:slug>/e/<int:experiment_id>/", experiments.project_page, name="experiment"),
+    path("p/<slug:slug>/e/<int:experiment_id>/runs.csv", experiments.runs_csv, name="runs_csv"),
+    path(
+        "p/<slug:slug>/e/<int:experiment_id>/rename/",
+        experiments.experiment_rename,
+        name="experiment_rename",
+    ),
+    path(
+        "p/<slug:slug>/e/<int:experiment_id>/delete/",
+        experiments.experiment_remove,
+        name="experiment_delete",
+    ),
+    path(
+        "p/<slug:slug>/e/<int:experiment_id>/restore/",
+        experiments.experiment_bring_back,
+        name="experiment_restore",
+    ),
+    path("p/<slug:slug>/compare/", compare.compare, name="compare"),
+    path(run, runs.run_overview, name="run"),
+    path(run + "children/", experiments.run_children, name="run_children"),
+    path(run + "description/", runs.run_description, name="run_description"),
+    path(run + "metrics/", runs.run_metrics, name="run_metrics"),
+    path(run + "system/", runs.run_system, name="run_system"),
+    path(run + "artifacts/", runs.run_artifacts, name="run_artifacts"),
+    path(run + "artifacts/download/", runs.run_artifact_download, name="run_artifact_download"),
+    path(run + "series.json", metrics.series_json, name="run_series"),
+    path(run + "metrics/<path:key>/points.csv", metrics.metric_csv, name="metric_csv"),
+    path(run + "metrics/<path:key>/", metrics.metric_page, name="metric"),
 ]

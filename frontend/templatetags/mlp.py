@@ -1,0 +1,64 @@
+"""Formatting for the pages: epoch milliseconds, durations and metric values."""
+
+import math
+from datetime import UTC, datetime
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def ms_datetime(value) -> str:
+    """Epoch milliseconds as an ISO-like UTC time, or an empty string."""
+    if value is None:
+        return ""
+    try:
+        moment = datetime.fromtimestamp(int(value) / 1000, tz=UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return ""
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+@register.filter
+def duration(ms) -> str:
+    """Milliseconds as `1h 02m`, `3m 05s` or `4.2s`."""
+    if ms is None:
+        return ""
+    seconds = max(0, int(ms)) / 1000
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h {minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours:02d}h"
+
+
+@register.filter
+def metric(value) -> str:
+    """A metric value with up to 6 significant digits; NaN and infinities by name."""
+    if value is None:
+        return ""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if math.isnan(number):
+        return "NaN"
+    if math.isinf(number):
+        return "∞" if number > 0 else "-∞"
+    return f"{number:.6g}"
+
+
+@register.filter
+def get_item(mapping, key):
+    return mapping.get(key) if mapping else None
+
+
+@register.filter
+def row_value(row, column):
+    return row.value(column)

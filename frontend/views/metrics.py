@@ -1,0 +1,119 @@
+"""The metric page and the chart data behind every chart (JSON, session-authenticated)."""
+
+from __future__ import annotations
+
+import csv
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, JsonResponse, StreamingHttpResponse
+from django.shortcuts import render
+
+from frontend.views.common import can_edit, get_run
+from tracking.models import LatestMetric, Metric, Run
+from tracking.selectors.series import MAX_POINTS, X_AXES, metric_series
+from tracking.selectors.summaries import metric_summary_list
+
+DEFAULT_POINTS = 1000
+OTHER_RUNS_CHOICES = 50
+
+
+class BadParameter(ValueError):
+    pass
+
+
+def _int_param(request, name: str, *, default: int | None = None) -> int | None:
+    raw = request.GET.get(name, "")
+    if raw == "":
+        return default
+    try:
+        return int(float(raw))
+    except (ValueError, OverflowError):
+        raise BadParameter(f"'{name}' must be a number, not '{raw[:40]}'.") from None
+
+
+@login_required
+def series_json(request, slug: str, run_id: str):
+    """A downsampled series of one key: columns x, step, timestamp, last, min, max, count."""
+    run = get_run(request, slug, run_id)
+    key = request.GET.get("key", "")
+    x = request.GET.get("x", "step")
+    if not key:
+        return JsonResponse({"error": "Give the metric key as ?key=."}, status=400)
+    if x not in X_AXES:
+        return JsonResponse({"error": f"'x' must be one of {', '.join(X_AXES)}."}, status=400)
+    try:
+        points = _int_param(request, "points", default=DEFAULT_POINTS)
+        ranges = {
+            name: _int_param(request, name)
+            for name in ("step_min", "step_max", "time_min", "time_max")
+        }
+    except BadParameter as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    if points < 1 or points > MAX_POINTS:
+        return JsonResponse({"error": f"'points' must be between 1 and {MAX_POINTS}."}, status=400)
+    buckets = metric_series(run=run, key=key, points=points, x=x, **ranges)
+    columns = ("x", "step", "timestamp", "last", "min", "max", "count")
+    data = {name: [getattr(b, name) for b in buckets] for name in columns}
+    return JsonResponse(
+        {"run_id": run.run_id, "run_name": run.name, "key": key, "x_axis": x, **data}
+    )
+
+
+@login_required
+def metric_page(request, slug: str, run_id: str, key: str):
+    run = get_run(request, slug, run_id)
+    summary = next((s for s in metric_summary_list(run=run) if s.key == key), None)
+    if summary is None:
+        raise Http404("This run has no metric with that key.")
+    other_runs = list(
+        Run.objects.active()
+        .filter(experiment=run.experiment, latest_metrics__key=key)
+        .exclude(pk=run.pk)
+        .order_by("-start_time")
+        .only("run_id", "name")[:OTHER_RUNS_CHOICES]
+    )
+    added = [r for r in request.GET.get("with", "").split(",") if r]
+    return render(
+        request,
+        "frontend/metric.html",
+        {
+            "project": run.experiment.project,
+            "run": run,
+            "key": key,
+            "summary": summary,
+            "other_runs": other_runs,
+            "added": added,
+            "can_edit": can_edit(request, run.experiment.project),
+            "x": request.GET.get("x", "step") if request.GET.get("x") in X_AXES else "step",
+        },
+    )
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+@login_required
+def metric_csv(request, slug: str, run_id: str, key: str):
+    """Every point of the key, streamed in step order, so a long history never sits in memory."""
+    run = get_run(request, slug, run_id)
+    if not LatestMetric.objects.filter(run=run, key=key).exists():
+        raise Http404("This run has no metric with that key.")
+    writer = csv.writer(_Echo())
+    points = (
+        Metric.objects.filter(run=run, key=key)
+        .order_by("step", "timestamp", "value")
+        .values_list("step", "timestamp", "value", "is_nan")
+        .iterator(chunk_size=5000)
+    )
+
+    def rows():
+        yield writer.writerow(["step", "timestamp", "value"])
+        for step, timestamp, value, is_nan in points:
+            yield writer.writerow([step, timestamp, "NaN" if is_nan else repr(value)])
+
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in key)
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{run.run_id}-{safe}.csv"'
+    return response

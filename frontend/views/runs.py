@@ -1,0 +1,232 @@
+"""The run page and its tabs: Overview, Model metrics, System metrics, Artifacts."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import mimetypes
+import posixpath
+import re
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, Http404, HttpResponseBadRequest
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts.models import Role
+from frontend import selectors
+from frontend.forms import DescriptionForm
+from frontend.views.common import can_edit, get_run
+from tracking.artifacts import artifact_list, artifact_open, safe_artifact_path
+from tracking.errors import TrackingError
+from tracking.models import Param, Run
+from tracking.selectors.summaries import metric_summary_list
+from tracking.services.ingest import TagIn, run_log_batch
+
+NOTE_TAG = "mlflow.note.content"
+# Tags the Overview shows as the run's source, not in the general tags table.
+SOURCE_TAGS = (
+    "mlflow.source.name",
+    "mlflow.source.type",
+    "mlflow.source.git.commit",
+    "mlflow.source.git.branch",
+    "mlflow.source.git.repoURL",
+    "mlflow.user",
+)
+PREVIEW_BYTES = 200_000
+TEXT_EXTENSIONS = {".txt", ".log", ".md", ".yaml", ".yml", ".py", ".cfg", ".ini", ".toml"}
+
+
+def _base_context(request, run: Run, tab: str) -> dict:
+    project = run.experiment.project
+    return {
+        "project": project,
+        "run": run,
+        "tab": tab,
+        "can_edit": can_edit(request, project),
+    }
+
+
+@login_required
+def run_overview(request, slug: str, run_id: str):
+    run = get_run(request, slug, run_id)
+    tags = selectors.run_tags(run=run)
+    model, system = selectors.split_system(metric_summary_list(run=run))
+    context = _base_context(request, run, "overview")
+    context.update(
+        {
+            "params": list(Param.objects.filter(run=run).order_by("key")),
+            "metrics": model + system,
+            "description": tags.get(NOTE_TAG, ""),
+            "source_tags": [(k, tags[k]) for k in SOURCE_TAGS if k in tags],
+            "tags": sorted(
+                (k, v) for k, v in tags.items() if k != NOTE_TAG and not k.startswith("mlflow.")
+            ),
+            "system_tags": sorted((k, v) for k, v in tags.items() if k.startswith("mlflow.")),
+            "children": list(run.children.active().order_by("-start_time")[:100]),
+            "description_form": DescriptionForm(initial={"description": tags.get(NOTE_TAG, "")}),
+        }
+    )
+    return render(request, "frontend/run_overview.html", context)
+
+
+@login_required
+@require_POST
+def run_description(request, slug: str, run_id: str):
+    run = get_run(request, slug, run_id, need=Role.EDITOR)
+    form = DescriptionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "The description is limited to 5,000 characters.")
+    else:
+        try:
+            note = TagIn(key=NOTE_TAG, value=form.cleaned_data["description"])
+            run_log_batch(run=run, tags=[note])
+        except TrackingError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, "Description saved.")
+    return redirect("run", slug=slug, run_id=run.run_id)
+
+
+def key_matcher(query: str):
+    """The charts filter: `^prefix`, a regular expression, or else a case-insensitive substring.
+
+    static/frontend/charts.js applies the same rule as the user types.
+    """
+    query = query.strip()
+    if not query:
+        return lambda key: True
+    if query.startswith("^") or any(ch in query for ch in "$*+?[](){}|\\"):
+        try:
+            pattern = re.compile(query, re.IGNORECASE)
+        except re.error:
+            pass
+        else:
+            return lambda key: pattern.search(key) is not None
+    needle = query.lower()
+    return lambda key: needle in key.lower()
+
+
+def _charts_tab(request, slug: str, run_id: str, *, system: bool):
+    run = get_run(request, slug, run_id)
+    query = request.GET.get("q", "")
+    x = request.GET.get("x", "step")
+    model, system_rows = selectors.split_system(metric_summary_list(run=run))
+    rows = system_rows if system else model
+    matches = key_matcher(query)
+    context = _base_context(request, run, "system" if system else "metrics")
+    context.update(
+        {
+            "all_keys": [r.key for r in rows],
+            "keys": [r.key for r in rows if matches(r.key)],
+            "q": query,
+            "x": x if x in ("step", "time", "relative") else "step",
+        }
+    )
+    return render(request, "frontend/run_charts.html", context)
+
+
+@login_required
+def run_metrics(request, slug: str, run_id: str):
+    return _charts_tab(request, slug, run_id, system=False)
+
+
+@login_required
+def run_system(request, slug: str, run_id: str):
+    return _charts_tab(request, slug, run_id, system=True)
+
+
+def _artifact_root(run: Run) -> str:
+    prefix = "mlflow-artifacts:/"
+    uri = run.artifact_uri or ""
+    if uri.startswith(prefix):
+        return uri[len(prefix) :].strip("/")
+    return f"{run.experiment_id}/{run.run_id}/artifacts"
+
+
+def _preview_kind(path: str) -> str | None:
+    extension = posixpath.splitext(path)[1].lower()
+    if extension in (".png", ".jpg", ".jpeg", ".gif", ".webp"):
+        return "image"
+    if extension == ".json":
+        return "json"
+    if extension in (".csv", ".tsv"):
+        return "csv"
+    if extension in TEXT_EXTENSIONS or extension == "" or path.endswith("MLmodel"):
+        return "text"
+    return None
+
+
+@login_required
+def run_artifacts(request, slug: str, run_id: str):
+    run = get_run(request, slug, run_id)
+    try:
+        path = safe_artifact_path(request.GET.get("path", ""), allow_empty=True)
+    except TrackingError as exc:
+        return HttpResponseBadRequest(exc.message)
+    root = _artifact_root(run)
+    folder, selected = path, None
+    entries = artifact_list(path=posixpath.join(root, folder) if folder else root)
+    if path and not entries:
+        # A file: list its folder and preview it.
+        folder, selected = posixpath.dirname(path), path
+        entries = artifact_list(path=posixpath.join(root, folder) if folder else root)
+    preview = None
+    if selected:
+        kind = _preview_kind(selected)
+        preview = {"path": selected, "kind": kind}
+        if kind in ("text", "json", "csv"):
+            try:
+                with artifact_open(path=posixpath.join(root, selected)) as handle:
+                    raw = handle.read(PREVIEW_BYTES + 1)
+            except TrackingError:
+                raise Http404("No such artifact.") from None
+            text = raw[:PREVIEW_BYTES].decode("utf-8", errors="replace")
+            preview["truncated"] = len(raw) > PREVIEW_BYTES
+            if kind == "json" and not preview["truncated"]:
+                with contextlib.suppress(ValueError):
+                    text = json.dumps(json.loads(text), indent=2)
+            if kind == "csv":
+                delimiter = "\t" if selected.endswith(".tsv") else ","
+                preview["rows"] = [line.split(delimiter) for line in text.splitlines()[:200]]
+            preview["text"] = text
+    context = _base_context(request, run, "artifacts")
+    context.update(
+        {
+            "folder": folder,
+            "parent_folder": posixpath.dirname(folder) if folder else None,
+            "entries": [
+                {
+                    "name": e.path,
+                    "path": posixpath.join(folder, e.path) if folder else e.path,
+                    "is_dir": e.is_dir,
+                    "size": e.size,
+                }
+                for e in entries
+            ],
+            "preview": preview,
+        }
+    )
+    return render(request, "frontend/run_artifacts.html", context)
+
+
+@login_required
+def run_artifact_download(request, slug: str, run_id: str):
+    run = get_run(request, slug, run_id)
+    try:
+        path = safe_artifact_path(request.GET.get("path", ""))
+    except TrackingError as exc:
+        return HttpResponseBadRequest(exc.message)
+    try:
+        handle = artifact_open(path=posixpath.join(_artifact_root(run), path))
+    except TrackingError:
+        raise Http404("No such artifact.") from None
+    inline = request.GET.get("inline") == "1" and _preview_kind(path) == "image"
+    content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
+    return FileResponse(
+        handle,
+        as_attachment=not inline,
+        filename=posixpath.basename(path),
+        content_type=content_type if inline else "application/octet-stream",
+    )
