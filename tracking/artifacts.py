@@ -1,0 +1,138 @@
+"""Run artifacts in Django's "artifacts" storage, under paths that cannot leave its root."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import posixpath
+import re
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from django.core.files import File
+from django.core.files.storage import Storage, storages
+
+from tracking.errors import InvalidInput, NotFound
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+_MAX_PATH_LENGTH = 1000
+
+
+def artifact_storage() -> Storage:
+    return storages["artifacts"]
+
+
+def safe_artifact_path(raw: str, *, allow_empty: bool = False) -> str:
+    """The path as a clean relative POSIX path, or InvalidInput when it could escape the root.
+
+    Checked on the path decoded until it no longer changes too, because a storage backend or a
+    proxy in front of it might decode once more than we did.
+    """
+    if not isinstance(raw, str):
+        raise InvalidInput("The artifact path must be a string.", field="path")
+    if len(raw) > _MAX_PATH_LENGTH:
+        raise InvalidInput("The artifact path is too long.", field="path")
+    forms = [raw]
+    while (decoded := unquote(forms[-1])) != forms[-1]:
+        if len(forms) > 8:
+            raise InvalidInput("The artifact path is encoded too many times.", field="path")
+        forms.append(decoded)
+    for form in forms:
+        if "\x00" in form or "\\" in form:
+            raise InvalidInput(
+                "The artifact path must not contain NUL bytes or backslashes.", field="path"
+            )
+        if form.startswith("/") or _DRIVE.match(form):
+            raise InvalidInput("The artifact path must be relative.", field="path")
+        parts = form.split("/")
+        if any(part in {".", ".."} for part in parts):
+            raise InvalidInput("The artifact path must not contain '.' or '..'.", field="path")
+        if any(ord(ch) < 32 for ch in form):
+            raise InvalidInput("The artifact path must not contain control characters.", "path")
+    path = raw.strip("/") if raw.endswith("/") else raw
+    if any(part == "" for part in path.split("/")) and path:
+        raise InvalidInput("The artifact path must not contain empty segments.", field="path")
+    if not path and not allow_empty:
+        raise InvalidInput("An artifact path is required.", field="path")
+    if posixpath.normpath(path or ".") != (path or "."):
+        raise InvalidInput("The artifact path is not normalised.", field="path")
+    return path
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactEntry:
+    path: str
+    is_dir: bool
+    size: int | None = None
+
+
+def artifact_save(*, path: str, content) -> None:
+    """Store a stream under `path`, replacing what was there; the body is never held in memory."""
+    storage = artifact_storage()
+    try:
+        if storage.exists(path):
+            storage.delete(path)
+        name = storage.save(path, File(content, name=posixpath.basename(path)))
+    except (FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError):
+        raise InvalidInput(
+            f"Cannot store a file at '{path}': a folder and a file cannot share a path.",
+            field="path",
+        ) from None
+    except OSError as exc:
+        if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+            raise InvalidInput(
+                f"Cannot store a file at '{path}': a folder and a file cannot share a path.",
+                field="path",
+            ) from None
+        raise
+    if name != path:
+        # A concurrent upload of the same path won the race; keep the latest, as PUT means.
+        storage.delete(path)
+        with storage.open(name) as stored:
+            storage.save(path, stored)
+        storage.delete(name)
+
+
+def artifact_open(*, path: str):
+    storage = artifact_storage()
+    try:
+        return storage.open(path, "rb")
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        raise NotFound(f"No artifact at '{path}'.") from None
+    except OSError as exc:  # S3 backends raise their own OSError subclasses for missing keys
+        raise NotFound(f"No artifact at '{path}'.") from exc
+
+
+def artifact_list(*, path: str) -> list[ArtifactEntry]:
+    """The entries directly under `path` (names relative to it); empty when nothing is there."""
+    storage = artifact_storage()
+    try:
+        dirs, files = storage.listdir(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    entries = [ArtifactEntry(path=name, is_dir=True) for name in dirs]
+    for name in files:
+        full = posixpath.join(path, name) if path else name
+        try:
+            size = storage.size(full)
+        except OSError:
+            size = None
+        entries.append(ArtifactEntry(path=name, is_dir=False, size=size))
+    return sorted(entries, key=lambda entry: entry.path)
+
+
+def artifact_delete(*, path: str) -> None:
+    """Delete the file at `path`, or everything under it when it is a folder."""
+    storage = artifact_storage()
+    entries = artifact_list(path=path)
+    if not entries:
+        if not storage.exists(path):
+            raise NotFound(f"No artifact at '{path}'.")
+        storage.delete(path)
+        return
+    for entry in entries:
+        artifact_delete(path=posixpath.join(path, entry.path))
+    if storage.exists(path):
+        # A folder some other upload refilled meanwhile stays; the files asked for are gone.
+        with contextlib.suppress(OSError):
+            storage.delete(path)

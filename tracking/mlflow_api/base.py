@@ -1,0 +1,157 @@
+"""The glue every MLflow endpoint shares: authentication, MLflow's error shape, request fields."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
+from django.http import Http404, HttpResponse
+from rest_framework import exceptions
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.views import APIView
+
+from accounts.access import Actor, require_role
+from accounts.authentication import ApiTokenAuthentication
+from accounts.models import Project, Role
+from tracking.errors import AlreadyExists, InvalidInput, NotFound
+from tracking.mlflow_api.wire import Fields, dumps
+from tracking.models import DEFAULT_EXPERIMENT_NAME, Experiment
+from tracking.search import SearchError
+from tracking.selectors.lookups import experiment_for_user
+
+logger = logging.getLogger(__name__)
+
+INVALID_PARAMETER_VALUE = "INVALID_PARAMETER_VALUE"
+RESOURCE_DOES_NOT_EXIST = "RESOURCE_DOES_NOT_EXIST"
+RESOURCE_ALREADY_EXISTS = "RESOURCE_ALREADY_EXISTS"
+PERMISSION_DENIED = "PERMISSION_DENIED"
+UNAUTHENTICATED = "UNAUTHENTICATED"
+ENDPOINT_NOT_FOUND = "ENDPOINT_NOT_FOUND"
+REQUEST_LIMIT_EXCEEDED = "REQUEST_LIMIT_EXCEEDED"
+
+
+def json_response(payload: dict, status: int = 200) -> HttpResponse:
+    return HttpResponse(dumps(payload), status=status, content_type="application/json")
+
+
+def error_response(code: str, message: str, status: int) -> HttpResponse:
+    return json_response({"error_code": code, "message": message}, status=status)
+
+
+def error_for(exc: Exception) -> HttpResponse | None:
+    """MLflow's error body for an exception, or None when it is a genuine server fault."""
+    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+        response = error_response(UNAUTHENTICATED, str(exc.detail), 401)
+        response["WWW-Authenticate"] = 'Bearer realm="mlplatform"'
+        return response
+    if isinstance(exc, InvalidInput | SearchError):
+        return error_response(INVALID_PARAMETER_VALUE, str(exc), 400)
+    if isinstance(exc, AlreadyExists):
+        return error_response(RESOURCE_ALREADY_EXISTS, exc.message, 400)
+    if isinstance(exc, NotFound):
+        return error_response(RESOURCE_DOES_NOT_EXIST, exc.message, 404)
+    if isinstance(exc, Http404 | exceptions.NotFound):
+        return error_response(RESOURCE_DOES_NOT_EXIST, str(exc) or "Not found.", 404)
+    if isinstance(exc, PermissionDenied | exceptions.PermissionDenied):
+        return error_response(PERMISSION_DENIED, str(exc) or "Permission denied.", 403)
+    if isinstance(exc, RequestDataTooBig):
+        return error_response(INVALID_PARAMETER_VALUE, "The request body is too large.", 400)
+    if isinstance(exc, SuspiciousOperation):
+        return error_response(INVALID_PARAMETER_VALUE, "The request is malformed.", 400)
+    if isinstance(exc, exceptions.MethodNotAllowed):
+        return error_response(ENDPOINT_NOT_FOUND, str(exc.detail), 405)
+    if isinstance(exc, exceptions.Throttled):
+        response = error_response(REQUEST_LIMIT_EXCEEDED, str(exc.detail), 429)
+        if exc.wait is not None:
+            response["Retry-After"] = str(int(exc.wait))
+        return response
+    if isinstance(exc, exceptions.APIException) and exc.status_code < 500:
+        return error_response(INVALID_PARAMETER_VALUE, str(exc.detail), exc.status_code)
+    return None
+
+
+Handler = Callable[[object, Fields, Actor], dict]
+
+
+class MlflowEndpoint(APIView):
+    """One MLflow REST endpoint: `handler(request, fields, actor)` returns the response body."""
+
+    authentication_classes = [ApiTokenAuthentication, SessionAuthentication]
+    permission_classes = [IsAuthenticated]
+    # The body is parsed here, not by DRF: MLflow's JSON may carry NaN and Infinity.
+    parser_classes: list = []
+    # MLflow's own protocol documents these endpoints; keep them out of our OpenAPI schema.
+    schema = None
+    handler: Handler | None = None
+    http_method_names = ["get", "post", "patch", "delete"]
+
+    def _respond(self, request, fields_from: Callable[[], Fields]) -> HttpResponse:
+        fields = fields_from()
+        body = self.handler(request, fields, Actor.from_request(request))
+        return json_response(body)
+
+    def get(self, request, *args, **kwargs):
+        return self._respond(request, lambda: Fields.from_query(request.query_params))
+
+    def post(self, request, *args, **kwargs):
+        return self._respond(request, lambda: Fields.from_json(request.body))
+
+    patch = post
+    delete = post
+
+    def handle_exception(self, exc):
+        response = error_for(exc)
+        if response is None:
+            return super().handle_exception(exc)
+        return response
+
+
+def endpoint(handler: Handler, *methods: str):
+    return MlflowEndpoint.as_view(handler=handler, http_method_names=[*methods, "options"])
+
+
+def token_project(actor: Actor) -> Project:
+    """The project of the actor's token; MLflow's calls without an id need one."""
+    if actor.token is None:
+        raise InvalidInput(
+            "This endpoint works on the project of an API token: set MLFLOW_TRACKING_TOKEN to a "
+            "token of the project (create one in the project's settings).",
+            field="Authorization",
+        )
+    project = actor.token.project
+    require_role(actor=actor, project=project)
+    return project
+
+
+def experiment_by_id(actor: Actor, experiment_id: str, need: Role = Role.VIEWER) -> Experiment:
+    """The experiment for MLflow's id; "0" is the Default experiment of the token's project."""
+    if experiment_id == "0":
+        project = token_project(actor)
+        require_role(actor=actor, project=project, need=need)
+        experiment = (
+            Experiment.objects.select_related("project")
+            .filter(project=project, name=DEFAULT_EXPERIMENT_NAME)
+            .first()
+        )
+        if experiment is None:
+            raise NotFound("This project has no Default experiment.")
+        return experiment
+    if not experiment_id.isdigit():
+        raise NotFound(f"No experiment with id '{experiment_id}'.")
+    return experiment_for_user(actor=actor, experiment_id=experiment_id, need=need)
+
+
+class UnknownEndpoint(MlflowEndpoint):
+    """Anything else under MLflow's prefixes: strangers get 401 first, like everywhere, then 404."""
+
+    http_method_names = ["get", "post", "put", "patch", "delete", "options"]
+
+    def _respond(self, request, fields_from) -> HttpResponse:
+        return error_response(ENDPOINT_NOT_FOUND, f"No MLflow endpoint at {request.path}.", 404)
+
+    put = MlflowEndpoint.post
+
+
+not_found_view = UnknownEndpoint.as_view()

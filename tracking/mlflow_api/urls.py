@@ -1,0 +1,38 @@
+"""`/api/2.0/mlflow/...`: MLflow's tracking REST API, as the official client calls it."""
+
+from django.urls import path, re_path
+
+from tracking.mlflow_api import views
+from tracking.mlflow_api.base import endpoint, not_found_view
+
+urlpatterns = [
+    path("experiments/create", endpoint(views.experiment_create, "post")),
+    path("experiments/get", endpoint(views.experiment_get, "get")),
+    path("experiments/get-by-name", endpoint(views.experiment_get_by_name, "get")),
+    path("experiments/search", endpoint(views.experiment_search, "get", "post")),
+    path("experiments/update", endpoint(views.experiment_update, "post")),
+    path("experiments/delete", endpoint(views.experiment_delete, "post")),
+    path("experiments/restore", endpoint(views.experiment_restore, "post")),
+    path("experiments/set-experiment-tag", endpoint(views.experiment_set_tag, "post")),
+    path("experiments/delete-experiment-tag", endpoint(views.experiment_delete_tag, "post")),
+    path("runs/create", endpoint(views.run_create, "post")),
+    path("runs/get", endpoint(views.run_get, "get")),
+    path("runs/update", endpoint(views.run_update, "post")),
+    path("runs/delete", endpoint(views.run_delete, "post")),
+    path("runs/restore", endpoint(views.run_restore, "post")),
+    path("runs/search", endpoint(views.run_search, "post")),
+    path("runs/log-metric", endpoint(views.run_log_metric, "post")),
+    path("runs/log-parameter", endpoint(views.run_log_parameter, "post")),
+    path("runs/log-batch", endpoint(views.run_log_batch_view, "post")),
+    path("runs/set-tag", endpoint(views.run_set_tag, "post")),
+    path("runs/delete-tag", endpoint(views.run_delete_tag, "post")),
+    path("runs/log-inputs", endpoint(views.run_log_inputs, "post")),
+    path("metrics/get-history", endpoint(views.metric_get_history, "get")),
+    path(
+        "metrics/get-history-bulk-interval",
+        endpoint(views.metric_get_history_bulk_interval, "get"),
+    ),
+    path("artifacts/list", endpoint(views.artifact_list, "get")),
+    path("logged-models/search", endpoint(views.logged_models_search, "post")),
+    re_path(r"^.*$", not_found_view),
+]

@@ -1,0 +1,407 @@
+"""MLflow's tracking endpoints: translate the wire format, call one service or selector, answer."""
+
+from __future__ import annotations
+
+import posixpath
+
+from django.db.models import prefetch_related_objects
+from django.http import HttpResponse, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from accounts.access import Actor, projects_for
+from accounts.models import Role
+from tracking import artifacts
+from tracking.errors import InvalidInput, NotFound
+from tracking.mlflow_api.base import experiment_by_id, token_project
+from tracking.mlflow_api.wire import (
+    VIEW_TYPES,
+    Fields,
+    experiment_out,
+    metric_out,
+    parse_float,
+    parse_int,
+    run_info_out,
+    run_out,
+)
+from tracking.models import Experiment, Run, RunStatus
+from tracking.selectors.lookups import run_for_user
+from tracking.selectors.metrics import MAX_RUNS_PER_SAMPLE, metric_history, metric_history_sampled
+from tracking.selectors.runs import experiment_search as search_experiments
+from tracking.selectors.runs import run_search as search_runs
+from tracking.services import experiments as experiment_services
+from tracking.services import runs as run_services
+from tracking.services.ingest import MetricIn, ParamIn, TagIn, run_log_batch
+
+MAX_BATCH_BYTES = 1_000_000
+SEARCH_MAX_RESULTS = 50_000
+SEARCH_DEFAULT_MAX_RESULTS = 1000
+
+
+def _run(fields: Fields, actor: Actor, need: Role = Role.VIEWER) -> Run:
+    run_id = fields.str("run_id") or fields.str("run_uuid")
+    if not run_id:
+        raise InvalidInput("Missing value for required parameter 'run_id'.", field="run_id")
+    return run_for_user(actor=actor, run_id=run_id, need=need)
+
+
+def _experiment(fields: Fields, actor: Actor, need: Role = Role.VIEWER) -> Experiment:
+    experiment_id = fields.str("experiment_id", required=True)
+    return experiment_by_id(actor, experiment_id, need)
+
+
+def _tags(fields: Fields, name: str = "tags") -> list[TagIn]:
+    tags = []
+    for i, item in enumerate(fields.list(name)):
+        if not isinstance(item, dict):
+            raise InvalidInput(f"Invalid value for '{name}[{i}]': expected an object.", name)
+        tag = Fields(item)
+        tags.append(
+            TagIn(
+                key=tag.str("key", required=True),
+                value=tag.str("value", default=""),
+            )
+        )
+    return tags
+
+
+def _with_details(runs: list[Run]) -> list[Run]:
+    prefetch_related_objects(runs, "user", "latest_metrics", "params", "tags")
+    return runs
+
+
+# --- experiments ---------------------------------------------------------------------------
+
+
+def experiment_create(request, fields: Fields, actor: Actor) -> dict:
+    project = token_project(actor)
+    tags = {tag.key: tag.value for tag in _tags(fields)}
+    description = tags.pop("mlflow.note.content", "")
+    experiment = experiment_services.experiment_create(
+        actor=actor,
+        project=project,
+        name=fields.str("name", required=True),
+        description=description,
+        tags=tags,
+    )
+    return {"experiment_id": str(experiment.pk)}
+
+
+def experiment_get(request, fields: Fields, actor: Actor) -> dict:
+    return {"experiment": experiment_out(_experiment(fields, actor))}
+
+
+def experiment_get_by_name(request, fields: Fields, actor: Actor) -> dict:
+    name = fields.str("experiment_name", required=True)
+    experiment = (
+        Experiment.objects.filter(project=token_project(actor), name=name)
+        .prefetch_related("tags")
+        .first()
+    )
+    if experiment is None:
+        raise NotFound(f"Could not find experiment with name '{name}'.")
+    return {"experiment": experiment_out(experiment)}
+
+
+def experiment_search(request, fields: Fields, actor: Actor) -> dict:
+    project = token_project(actor)
+    max_results = fields.int("max_results", default=SEARCH_DEFAULT_MAX_RESULTS)
+    if not 1 <= max_results <= SEARCH_MAX_RESULTS:
+        raise InvalidInput(
+            f"Invalid value {max_results} for parameter 'max_results': it must be between 1 and "
+            f"{SEARCH_MAX_RESULTS}.",
+            field="max_results",
+        )
+    experiments, next_token = search_experiments(
+        experiments=Experiment.objects.filter(project=project),
+        filter_string=fields.str("filter", default="") or "",
+        order_by=fields.str_list("order_by"),
+        view_type=fields.enum("view_type", VIEW_TYPES, default="ACTIVE_ONLY"),
+        max_results=max_results,
+        page_token=fields.str("page_token") or None,
+    )
+    prefetch_related_objects(experiments, "tags")
+    body: dict = {"experiments": [experiment_out(e) for e in experiments]}
+    if next_token:
+        body["next_page_token"] = next_token
+    return body
+
+
+def experiment_update(request, fields: Fields, actor: Actor) -> dict:
+    experiment = _experiment(fields, actor, Role.EDITOR)
+    experiment_services.experiment_update(
+        actor=actor, experiment=experiment, name=fields.str("new_name")
+    )
+    return {}
+
+
+def experiment_delete(request, fields: Fields, actor: Actor) -> dict:
+    experiment = _experiment(fields, actor, Role.EDITOR)
+    experiment_services.experiment_delete(actor=actor, experiment=experiment)
+    return {}
+
+
+def experiment_restore(request, fields: Fields, actor: Actor) -> dict:
+    experiment = _experiment(fields, actor, Role.EDITOR)
+    experiment_services.experiment_restore(actor=actor, experiment=experiment)
+    return {}
+
+
+def experiment_set_tag(request, fields: Fields, actor: Actor) -> dict:
+    experiment = _experiment(fields, actor, Role.EDITOR)
+    key = fields.str("key", required=True)
+    value = fields.str("value", default="")
+    if key == "mlflow.note.content":
+        experiment_services.experiment_update(actor=actor, experiment=experiment, description=value)
+    experiment_services.experiment_set_tag(actor=actor, experiment=experiment, key=key, value=value)
+    return {}
+
+
+def experiment_delete_tag(request, fields: Fields, actor: Actor) -> dict:
+    experiment = _experiment(fields, actor, Role.EDITOR)
+    experiment_services.experiment_delete_tag(
+        actor=actor, experiment=experiment, key=fields.str("key", required=True)
+    )
+    return {}
+
+
+# --- runs ------------------------------------------------------------------------------------
+
+
+def run_create(request, fields: Fields, actor: Actor) -> dict:
+    experiment = experiment_by_id(actor, fields.str("experiment_id", default="0"), Role.EDITOR)
+    tags = {tag.key: tag.value for tag in _tags(fields)}
+    run = run_services.run_create(
+        actor=actor,
+        experiment=experiment,
+        name=fields.str("run_name", default="") or "",
+        start_time=fields.int("start_time"),
+        tags=tags,
+    )
+    run = run_for_user(actor=actor, run_id=run.run_id)
+    return {"run": run_out(_with_details([run])[0])}
+
+
+def run_get(request, fields: Fields, actor: Actor) -> dict:
+    run = _run(fields, actor)
+    return {"run": run_out(_with_details([run])[0])}
+
+
+def run_update(request, fields: Fields, actor: Actor) -> dict:
+    run = _run(fields, actor, Role.EDITOR)
+    status = fields.enum("status", [*RunStatus.values, ""], default="") or None
+    run_services.run_update(
+        actor=actor,
+        run=run,
+        status=status,
+        end_time=fields.int("end_time"),
+        name=fields.str("run_name"),
+    )
+    return {"run_info": run_info_out(run)}
+
+
+def run_delete(request, fields: Fields, actor: Actor) -> dict:
+    run_services.run_delete(actor=actor, run=_run(fields, actor, Role.EDITOR))
+    return {}
+
+
+def run_restore(request, fields: Fields, actor: Actor) -> dict:
+    run_services.run_restore(actor=actor, run=_run(fields, actor, Role.EDITOR))
+    return {}
+
+
+def run_search(request, fields: Fields, actor: Actor) -> dict:
+    ids = [str(i) for i in fields.list("experiment_ids")]
+    if "0" in ids:
+        ids[ids.index("0")] = str(experiment_by_id(actor, "0").pk)
+    pks = [int(i) for i in ids if i.isdigit()]
+    experiments = list(
+        Experiment.objects.filter(pk__in=pks, project__in=projects_for(actor=actor)).select_related(
+            "project"
+        )
+    )
+    max_results = fields.int("max_results", default=SEARCH_DEFAULT_MAX_RESULTS)
+    if not 1 <= max_results <= SEARCH_MAX_RESULTS:
+        raise InvalidInput(
+            f"Invalid value {max_results} for parameter 'max_results': it must be between 1 and "
+            f"{SEARCH_MAX_RESULTS}.",
+            field="max_results",
+        )
+    runs, next_token = search_runs(
+        experiments=experiments,
+        filter_string=fields.str("filter", default="") or "",
+        order_by=fields.str_list("order_by"),
+        run_view_type=fields.enum("run_view_type", VIEW_TYPES, default="ACTIVE_ONLY"),
+        max_results=max_results,
+        page_token=fields.str("page_token") or None,
+    )
+    runs = _with_details(list(runs))
+    body: dict = {}
+    if runs:
+        body["runs"] = [run_out(run) for run in runs]
+    if next_token:
+        body["next_page_token"] = next_token
+    return body
+
+
+def _metric(item: dict, path: str) -> MetricIn:
+    metric = Fields(item)
+    key = metric.str("key", required=True)
+    if not metric.has("value"):
+        raise InvalidInput(f"Missing value for required parameter '{path}.value'.", path)
+    if not metric.has("timestamp"):
+        raise InvalidInput(f"Missing value for required parameter '{path}.timestamp'.", path)
+    return MetricIn(
+        key=key,
+        value=parse_float(metric.raw("value"), field=f"{path}.value"),
+        timestamp=parse_int(metric.raw("timestamp"), field=f"{path}.timestamp"),
+        step=parse_int(metric.raw("step") or 0, field=f"{path}.step"),
+    )
+
+
+def _objects(fields: Fields, name: str) -> list[dict]:
+    items = fields.list(name)
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise InvalidInput(f"Invalid value for '{name}[{i}]': expected an object.", name)
+    return items
+
+
+def run_log_batch_view(request, fields: Fields, actor: Actor) -> dict:
+    if len(request.body) > MAX_BATCH_BYTES:
+        raise InvalidInput(
+            f"A batch may be at most {MAX_BATCH_BYTES} bytes; this one has {len(request.body)}.",
+            field="body",
+        )
+    metrics = [_metric(item, f"metrics[{i}]") for i, item in enumerate(_objects(fields, "metrics"))]
+    params = [
+        ParamIn(key=param.str("key", required=True), value=param.str("value", default=""))
+        for param in map(Fields, _objects(fields, "params"))
+    ]
+    tags = _tags(fields)
+    run = _run(fields, actor, Role.EDITOR)
+    run_log_batch(run=run, metrics=metrics, params=params, tags=tags)
+    return {}
+
+
+def run_log_metric(request, fields: Fields, actor: Actor) -> dict:
+    metric = _metric(fields.data, "metric")
+    run_log_batch(run=_run(fields, actor, Role.EDITOR), metrics=[metric])
+    return {}
+
+
+def run_log_parameter(request, fields: Fields, actor: Actor) -> dict:
+    param = ParamIn(key=fields.str("key", required=True), value=fields.str("value", default=""))
+    run_log_batch(run=_run(fields, actor, Role.EDITOR), params=[param])
+    return {}
+
+
+def run_set_tag(request, fields: Fields, actor: Actor) -> dict:
+    tag = TagIn(key=fields.str("key", required=True), value=fields.str("value", default=""))
+    run_log_batch(run=_run(fields, actor, Role.EDITOR), tags=[tag])
+    return {}
+
+
+def run_delete_tag(request, fields: Fields, actor: Actor) -> dict:
+    run = _run(fields, actor, Role.EDITOR)
+    run_services.run_delete_tag(actor=actor, run=run, key=fields.str("key", required=True))
+    return {}
+
+
+def run_log_inputs(request, fields: Fields, actor: Actor) -> dict:
+    # Datasets are not tracked here; accepting them keeps autologging code working unchanged.
+    _run(fields, actor, Role.EDITOR)
+    return {}
+
+
+# --- metrics ---------------------------------------------------------------------------------
+
+
+def metric_get_history(request, fields: Fields, actor: Actor) -> dict:
+    run = _run(fields, actor)
+    points, next_token = metric_history(
+        run=run,
+        key=fields.str("metric_key", required=True),
+        max_results=fields.int("max_results"),
+        page_token=fields.str("page_token") or None,
+    )
+    body: dict = {"metrics": [metric_out(p) for p in points]}
+    if next_token:
+        body["next_page_token"] = next_token
+    return body
+
+
+def metric_get_history_bulk_interval(request, fields: Fields, actor: Actor) -> dict:
+    run_ids = fields.str_list("run_ids")
+    if not run_ids:
+        raise InvalidInput("Missing value for required parameter 'run_ids'.", field="run_ids")
+    if len(run_ids) > MAX_RUNS_PER_SAMPLE:
+        raise InvalidInput(
+            f"GetMetricHistoryBulkInterval request must specify at most {MAX_RUNS_PER_SAMPLE} "
+            f"run_ids. Received {len(run_ids)} run_ids.",
+            field="run_ids",
+        )
+    runs = list(
+        Run.objects.filter(run_id__in=run_ids, experiment__project__in=projects_for(actor=actor))
+    )
+    missing = set(run_ids) - {run.run_id for run in runs}
+    if missing:
+        raise NotFound(f"Run with id={sorted(missing)[0]} not found.")
+    sampled = metric_history_sampled(
+        runs=runs,
+        key=fields.str("metric_key", required=True),
+        max_results=fields.int("max_results", default=2500),
+        start_step=fields.int("start_step"),
+        end_step=fields.int("end_step"),
+    )
+    return {"metrics": [{**metric_out(point), "run_id": run.run_id} for run, point in sampled]}
+
+
+# --- artifacts and the rest ------------------------------------------------------------------
+
+
+def artifact_list(request, fields: Fields, actor: Actor) -> dict:
+    run = _run(fields, actor)
+    sub = artifacts.safe_artifact_path(fields.str("path", default="") or "", allow_empty=True)
+    root = f"{run.experiment_id}/{run.run_id}/artifacts"
+    entries = artifacts.artifact_list(path=posixpath.join(root, sub) if sub else root)
+    files = []
+    for entry in entries:
+        item: dict = {"path": posixpath.join(sub, entry.path) if sub else entry.path}
+        item["is_dir"] = entry.is_dir
+        if entry.size is not None:
+            item["file_size"] = entry.size
+        files.append(item)
+    body: dict = {"root_uri": run.artifact_uri}
+    if files:
+        body["files"] = files
+    return body
+
+
+def logged_models_search(request, fields: Fields, actor: Actor) -> dict:
+    # Models are not stored here; an empty page keeps clients that look for them working.
+    return {"models": []}
+
+
+@never_cache
+@require_GET
+def health(request) -> HttpResponse:
+    return HttpResponse("OK", content_type="text/plain")
+
+
+@never_cache
+@require_GET
+def server_info(request) -> JsonResponse:
+    # Public, as MLflow's: only what a client needs to pick its code paths, nothing about data.
+    return JsonResponse(
+        {
+            "store_type": None,
+            "workspaces_enabled": False,
+            "trace_archival_enabled": False,
+            "multipart_uploads_enabled": False,
+            "multipart_downloads_enabled": False,
+            "presigned_upload_run_id_supported": False,
+            "presigned_upload_model_id_supported": False,
+            "features_enabled": {"gateway": False},
+        }
+    )

@@ -1,0 +1,234 @@
+"""MLflow's JSON wire format: reading request fields and writing entities as the client expects.
+
+Requests follow protobuf's JSON mapping (int64 may come as a string, NaN and infinities as
+"NaN"/"Infinity"/"-Infinity"); GET endpoints carry the same fields as query parameters.
+Responses omit unset fields, write ids as strings and non-finite floats as those strings.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+
+from tracking.errors import InvalidInput
+from tracking.models import Experiment, LatestMetric, Lifecycle, Metric, Run
+from tracking.services.experiments import experiment_artifact_location
+from tracking.services.ingest import INT64_MAX, INT64_MIN
+
+LIFECYCLE_STAGE = {Lifecycle.ACTIVE: "active", Lifecycle.DELETED: "deleted"}
+VIEW_TYPES = {"ACTIVE_ONLY", "DELETED_ONLY", "ALL"}
+_NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+class Fields:
+    """The fields of one request, with MLflow's type rules and errors naming the field."""
+
+    def __init__(self, data: dict, *, lists: dict[str, list] | None = None) -> None:
+        self.data = data
+        self.lists = lists or {}
+
+    @classmethod
+    def from_json(cls, body: bytes) -> Fields:
+        if not body.strip():
+            return cls({})
+        try:
+            data = json.loads(body, parse_constant=lambda name: _NON_FINITE[name])
+        except (ValueError, KeyError, RecursionError):
+            raise InvalidInput("The request body is not valid JSON.", field="body") from None
+        if not isinstance(data, dict):
+            raise InvalidInput("The request body must be a JSON object.", field="body")
+        return cls(data)
+
+    @classmethod
+    def from_query(cls, query) -> Fields:
+        lists = {key: query.getlist(key) for key in query}
+        return cls({key: values[-1] for key, values in lists.items()}, lists=lists)
+
+    def has(self, name: str) -> bool:
+        return self.data.get(name) is not None
+
+    def raw(self, name: str):
+        return self.data.get(name)
+
+    def str(self, name: str, *, required: bool = False, default: str | None = None) -> str | None:
+        value = self.data.get(name)
+        if value is None:
+            if required:
+                raise InvalidInput(f"Missing value for required parameter '{name}'.", field=name)
+            return default
+        if not isinstance(value, str):
+            raise InvalidInput(
+                f"Invalid value {json.dumps(value)} for parameter '{name}': expected a string.",
+                field=name,
+            )
+        if "\x00" in value:
+            # PostgreSQL text cannot hold NUL; refusing it here keeps it out of every query.
+            raise InvalidInput(f"Parameter '{name}' must not contain NUL characters.", field=name)
+        return value
+
+    def int(self, name: str, *, required: bool = False, default: int | None = None) -> int | None:
+        value = self.data.get(name)
+        if value is None:
+            if required:
+                raise InvalidInput(f"Missing value for required parameter '{name}'.", field=name)
+            return default
+        return parse_int(value, field=name)
+
+    def float(self, name: str, *, required: bool = False) -> float | None:
+        value = self.data.get(name)
+        if value is None:
+            if required:
+                raise InvalidInput(f"Missing value for required parameter '{name}'.", field=name)
+            return None
+        return parse_float(value, field=name)
+
+    def list(self, name: str) -> list:
+        if name in self.lists:
+            return self.lists[name]
+        value = self.data.get(name)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise InvalidInput(
+                f"Invalid value for parameter '{name}': expected a list.", field=name
+            )
+        return value
+
+    def str_list(self, name: str) -> list[str]:
+        values = self.list(name)
+        for value in values:
+            if not isinstance(value, str) or "\x00" in value:
+                raise InvalidInput(
+                    f"Invalid value for parameter '{name}': expected a list of strings.",
+                    field=name,
+                )
+        return values
+
+    def enum(self, name: str, choices: Iterable[str], *, default: str) -> str:
+        value = self.str(name, default=default)
+        choices = list(choices)
+        if value not in choices:
+            raise InvalidInput(
+                f"Invalid value '{value}' for parameter '{name}': use one of {', '.join(choices)}.",
+                field=name,
+            )
+        return value
+
+
+def parse_int(value, *, field: str) -> int:
+    if isinstance(value, bool):
+        raise InvalidInput(f"Invalid value for parameter '{field}': expected an integer.", field)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise InvalidInput(
+                f"Invalid value '{value}' for parameter '{field}': expected an integer.", field
+            ) from None
+    if not isinstance(value, int):
+        raise InvalidInput(f"Invalid value for parameter '{field}': expected an integer.", field)
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise InvalidInput(
+            f"Invalid value for parameter '{field}': outside the 64-bit integer range.", field
+        )
+    return value
+
+
+def parse_float(value, *, field: str) -> float:
+    if isinstance(value, bool):
+        raise InvalidInput(f"Invalid value for parameter '{field}': expected a number.", field)
+    if isinstance(value, str):
+        if value in _NON_FINITE:
+            return _NON_FINITE[value]
+        try:
+            return float(value)
+        except ValueError:
+            raise InvalidInput(
+                f"Invalid value '{value}' for parameter '{field}': expected a number.", field
+            ) from None
+    if isinstance(value, int | float):
+        try:
+            return float(value)
+        except OverflowError:
+            raise InvalidInput(f"Invalid value for '{field}': too large.", field) from None
+    raise InvalidInput(f"Invalid value for parameter '{field}': expected a number.", field)
+
+
+def float_out(value: float) -> float | str:
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
+
+
+def dumps(payload: dict) -> str:
+    return json.dumps(payload, allow_nan=False, separators=(",", ":"))
+
+
+def _key_values(items: Iterable) -> list[dict]:
+    return [{"key": item.key, "value": item.value} for item in items]
+
+
+def experiment_out(experiment: Experiment) -> dict:
+    """Needs `tags` prefetched."""
+    out = {
+        "experiment_id": str(experiment.pk),
+        "name": experiment.name,
+        "artifact_location": experiment.artifact_location
+        or experiment_artifact_location(experiment),
+        "lifecycle_stage": LIFECYCLE_STAGE[experiment.lifecycle],
+        "last_update_time": int(experiment.updated_at.timestamp() * 1000),
+        "creation_time": int(experiment.created_at.timestamp() * 1000),
+    }
+    tags = _key_values(experiment.tags.all())
+    if experiment.description and not any(t["key"] == "mlflow.note.content" for t in tags):
+        tags.append({"key": "mlflow.note.content", "value": experiment.description})
+    if tags:
+        out["tags"] = tags
+    return out
+
+
+def run_info_out(run: Run) -> dict:
+    info = {
+        "run_id": run.run_id,
+        "run_uuid": run.run_id,
+        "run_name": run.name,
+        "experiment_id": str(run.experiment_id),
+        "status": run.status,
+        "start_time": run.start_time,
+        "artifact_uri": run.artifact_uri,
+        "lifecycle_stage": LIFECYCLE_STAGE[run.lifecycle],
+    }
+    if run.user is not None:
+        info["user_id"] = run.user.get_username()
+    if run.end_time is not None:
+        info["end_time"] = run.end_time
+    return info
+
+
+def metric_out(point: Metric | LatestMetric) -> dict:
+    return {
+        "key": point.key,
+        "value": float_out(point.display_value),
+        "timestamp": point.timestamp,
+        "step": point.step,
+    }
+
+
+def run_out(run: Run) -> dict:
+    """Needs `user`, `latest_metrics`, `params` and `tags` loaded (prefetched for lists)."""
+    data: dict = {}
+    metrics = [metric_out(m) for m in run.latest_metrics.all()]
+    if metrics:
+        data["metrics"] = metrics
+    params = _key_values(run.params.all())
+    if params:
+        data["params"] = params
+    tags = _key_values(run.tags.all())
+    if tags:
+        data["tags"] = tags
+    return {"info": run_info_out(run), "data": data, "inputs": {}}
