@@ -28,6 +28,11 @@ urlpatterns = [
         experiments.experiment_bring_back,
         name="experiment_restore",
     ),
+    path(
+        "p/<slug:slug>/e/<int:experiment_id>/purge/",
+        experiments.experiment_purge_page,
+        name="experiment_purge",
+    ),
     path("p/<slug:slug>/compare/", compare.compare, name="compare"),
     path(run, runs.run_overview, name="run"),
     path(run + "children/", experiments.run_children, name="run_children"),

@@ -35,3 +35,8 @@ def get_run(request, slug: str, run_id: str, need: Role = Role.VIEWER) -> Run:
 def can_edit(request, project: Project) -> bool:
     role = role_in(actor=Actor.from_request(request), project=project)
     return role is not None and role.covers(Role.EDITOR)
+
+
+def can_manage(request, project: Project) -> bool:
+    role = role_in(actor=Actor.from_request(request), project=project)
+    return role is not None and role.covers(Role.MANAGER)

@@ -16,7 +16,7 @@ from accounts.access import Actor
 from accounts.models import Role
 from frontend import selectors
 from frontend.forms import ExperimentForm
-from frontend.views.common import can_edit, get_experiment, get_project, get_run
+from frontend.views.common import can_edit, can_manage, get_experiment, get_project, get_run
 from tracking.errors import TrackingError
 from tracking.models import DEFAULT_EXPERIMENT_NAME, Experiment, Lifecycle, Run, RunStatus
 from tracking.search import SearchError
@@ -24,6 +24,7 @@ from tracking.selectors.runs import run_queryset
 from tracking.services.experiments import (
     experiment_create,
     experiment_delete,
+    experiment_purge,
     experiment_restore,
     experiment_update,
 )
@@ -162,6 +163,7 @@ def project_page(request, slug: str, experiment_id: int | None = None):
         "show_deleted": show_deleted,
         "selected": experiment,
         "can_edit": can_edit(request, project),
+        "can_manage": can_manage(request, project),
         "experiment_form": ExperimentForm(),
     }
     if experiment is not None:
@@ -291,3 +293,18 @@ def experiment_bring_back(request, slug: str, experiment_id: int):
     else:
         messages.success(request, f"Experiment {experiment.name} restored.")
     return _back(experiment, slug)
+
+
+@login_required
+@require_POST
+def experiment_purge_page(request, slug: str, experiment_id: int):
+    """Delete a deleted experiment for good, which also frees its name (managers only)."""
+    experiment = get_experiment(request, slug, experiment_id, need=Role.MANAGER)
+    name = experiment.name
+    try:
+        experiment_purge(actor=Actor.from_request(request), experiment=experiment)
+    except TrackingError as exc:
+        messages.error(request, exc.message)
+        return _back(experiment, slug)
+    messages.success(request, f"Experiment {name} purged; its name is free again.")
+    return redirect(reverse("project", kwargs={"slug": slug}) + "?deleted=1")

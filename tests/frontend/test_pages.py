@@ -243,6 +243,41 @@ def test_editors_create_rename_delete_and_restore_experiments(alice_client, proj
     assert experiment.lifecycle == Lifecycle.ACTIVE
 
 
+def test_a_manager_purges_a_deleted_experiment_and_frees_its_name(alice_client, project):
+    experiment = Experiment.objects.create(project=project, name="old", lifecycle=Lifecycle.DELETED)
+    kwargs = {"slug": project.slug, "experiment_id": experiment.pk}
+    page = alice_client.get(reverse("project", kwargs={"slug": project.slug}) + "?deleted=1")
+    assert reverse("experiment_purge", kwargs=kwargs) in page.content.decode()
+    response = alice_client.post(reverse("experiment_purge", kwargs=kwargs))
+    assert response.status_code == 302
+    assert not Experiment.objects.filter(pk=experiment.pk).exists()
+    alice_client.post(reverse("experiment_new", kwargs={"slug": project.slug}), {"name": "old"})
+    assert project.experiments.filter(name="old", lifecycle=Lifecycle.ACTIVE).exists()
+
+
+def test_an_active_experiment_cannot_be_purged(alice_client, project):
+    experiment = Experiment.objects.create(project=project, name="live")
+    kwargs = {"slug": project.slug, "experiment_id": experiment.pk}
+    response = alice_client.post(reverse("experiment_purge", kwargs=kwargs), follow=True)
+    assert "Only a deleted experiment can be purged." in response.content.decode()
+    assert Experiment.objects.filter(pk=experiment.pk).exists()
+
+
+def test_an_editor_cannot_purge(client, project, bob):
+    project.memberships.filter(user=bob).update(role="editor")
+    client.force_login(bob)
+    experiment = Experiment.objects.create(project=project, name="old", lifecycle=Lifecycle.DELETED)
+    kwargs = {"slug": project.slug, "experiment_id": experiment.pk}
+    assert client.post(reverse("experiment_purge", kwargs=kwargs)).status_code == 403
+    assert Experiment.objects.filter(pk=experiment.pk).exists()
+
+
+def test_charlie_cannot_purge(charlie_client, project):
+    experiment = Experiment.objects.create(project=project, name="old", lifecycle=Lifecycle.DELETED)
+    kwargs = {"slug": project.slug, "experiment_id": experiment.pk}
+    assert charlie_client.post(reverse("experiment_purge", kwargs=kwargs)).status_code == 404
+
+
 def test_a_duplicate_experiment_name_is_an_error_message(alice_client, project):
     response = alice_client.post(
         reverse("experiment_new", kwargs={"slug": project.slug}),
