@@ -184,18 +184,31 @@ STATIC_ROOT.mkdir(exist_ok=True)
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 ARTIFACTS_ROOT = Path(os.environ.get("MLPLATFORM_ARTIFACTS_DIR") or DATA_DIR / "artifacts")
+ARTIFACTS_BACKEND = os.environ.get("MLPLATFORM_ARTIFACTS_BACKEND", "")
+
+
+def _artifact_storage_options() -> dict:
+    if not ARTIFACTS_BACKEND:
+        return {"location": str(ARTIFACTS_ROOT)}
+    if ARTIFACTS_BACKEND.startswith("storages.backends.s3"):
+        # django-storages reads these from settings, and settings come from the environment.
+        # Credentials stay with boto3, which reads AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY itself.
+        names = {
+            "bucket_name": "AWS_STORAGE_BUCKET_NAME",
+            "endpoint_url": "AWS_S3_ENDPOINT_URL",
+            "region_name": "AWS_S3_REGION_NAME",
+            "location": "AWS_LOCATION",
+        }
+        return {opt: os.environ[env] for opt, env in names.items() if os.environ.get(env)}
+    return {}
+
+
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
     "artifacts": {
-        "BACKEND": os.environ.get(
-            "MLPLATFORM_ARTIFACTS_BACKEND", "django.core.files.storage.FileSystemStorage"
-        ),
-        "OPTIONS": (
-            {"location": str(ARTIFACTS_ROOT)}
-            if not os.environ.get("MLPLATFORM_ARTIFACTS_BACKEND")
-            else {}
-        ),
+        "BACKEND": ARTIFACTS_BACKEND or "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": _artifact_storage_options(),
     },
 }
 
@@ -250,6 +263,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "reconcile-summaries": {
         "task": "tracking.tasks.reconcile_summaries",
         "schedule": MLPLATFORM_SUMMARY_RECONCILE_SECONDS,
+        # Behind a long backlog an old pass is useless: newer ones are already queued.
+        "options": {"expires": max(60, 2 * MLPLATFORM_SUMMARY_RECONCILE_SECONDS)},
     },
 }
 
@@ -276,6 +291,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "SCHEMA_PATH_PREFIX": "/api/v1/",
+    "PREPROCESSING_HOOKS": ["tracking.api.base.only_native_api"],
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 # --- Logging --------------------------------------------------------------------------------
