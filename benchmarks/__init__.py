@@ -1,0 +1,1 @@
+"""Benchmarks: one MLflow-protocol workload against MLflow's server, FastTrackML and ours."""
