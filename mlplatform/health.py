@@ -7,6 +7,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from mlplatform.celery import app as celery_app
+from tracking.selectors.summaries import summary_health
 
 
 def _database_ok() -> tuple[bool, str]:
@@ -28,6 +29,13 @@ def _broker_ok() -> tuple[bool, str]:
     return True, "ok"
 
 
+def _summaries(*, broker_ok: bool) -> dict:
+    try:
+        return summary_health(backlog=broker_ok)
+    except Exception as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
 @never_cache
 @require_GET
 def healthz(request):
@@ -42,5 +50,8 @@ def healthz(request):
             "detail": broker_detail,
             "kind": "redis" if settings.REDIS_URL else "embedded",
         },
+        # Informational: a summary backlog delays figures on pages but loses nothing, so it
+        # never makes the instance unhealthy.
+        "summaries": _summaries(broker_ok=broker_ok) if db_ok else None,
     }
     return JsonResponse(body, status=200 if healthy else 503)
