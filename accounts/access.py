@@ -30,6 +30,16 @@ class Actor:
         return cls(user=request.user, token=token if isinstance(token, ApiToken) else None)
 
 
+_UNKNOWN = object()
+
+
+def _token_member_role(actor: Actor):
+    """The role ApiTokenAuthentication read along with the token (in the token's project)."""
+    if actor.token is None:
+        return _UNKNOWN
+    return getattr(actor.token, "member_role", _UNKNOWN)
+
+
 def role_in(*, actor: Actor, project: Project) -> Role | None:
     """The actor's effective role in the project, or None when they cannot see it."""
     user = actor.user
@@ -40,10 +50,13 @@ def role_in(*, actor: Actor, project: Project) -> Role | None:
     if user.is_staff:
         role = Role.MANAGER
     else:
-        membership = Membership.objects.filter(project=project, user=user).only("role").first()
-        if membership is None:
+        member_role = _token_member_role(actor)
+        if member_role is _UNKNOWN:
+            membership = Membership.objects.filter(project=project, user=user).only("role").first()
+            member_role = membership.role if membership is not None else None
+        if member_role is None:
             return None
-        role = Role(membership.role)
+        role = Role(member_role)
     if actor.token is not None and not actor.token.max_role.covers(role):
         role = actor.token.max_role
     return role

@@ -243,3 +243,27 @@ def test_the_openapi_schema_describes_token_authentication():
     scheme = schema["components"]["securitySchemes"]["apiToken"]
     assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
     assert {"apiToken": []} in schema["paths"]["/api/v1/me/"]["get"]["security"]
+
+
+def test_a_token_request_learns_its_role_without_another_query(
+    alice_token, project, django_assert_num_queries
+):
+    from accounts.access import Actor, role_in
+    from accounts.authentication import authenticate_token
+    from accounts.models import Role
+
+    _, raw = alice_token
+    token = authenticate_token(raw)
+    with django_assert_num_queries(0):
+        assert role_in(actor=Actor(user=token.user, token=token), project=project) == Role.EDITOR
+
+
+def test_a_token_whose_user_left_the_project_has_no_role(alice_token, bob, project):
+    from accounts.access import Actor, role_in
+    from accounts.authentication import authenticate_token
+    from tests.factories import make_token
+
+    _, raw = make_token(user=bob, project=project)
+    project.memberships.filter(user=bob).delete()
+    token = authenticate_token(raw)
+    assert role_in(actor=Actor(user=token.user, token=token), project=project) is None
