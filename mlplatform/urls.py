@@ -1,13 +1,37 @@
 """Root URLconf: pages, admin, the native API, the MLflow-compatible API and health."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.permissions import IsAuthenticated
 
 from mlplatform.health import healthz
+from tracking.api.views import EndpointNotFoundView
+from tracking.mlflow_api.views import health, server_info
+
+# Like every other route, the schema and its docs are for signed-in callers only.
+API_DOCS = {"permission_classes": [IsAuthenticated]}
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("health", health, name="health"),
+    path("api/2.0/mlflow/", include("tracking.mlflow_api.urls")),
+    path("api/2.0/mlflow-artifacts/", include("tracking.mlflow_api.artifact_urls")),
+    path("api/3.0/mlflow/server-info", server_info, name="mlflow-server-info"),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
+    path("api/v1/", include("accounts.api.urls")),
+    path("api/v1/", include("tracking.api.urls")),
+    path("api/v1/schema/", SpectacularAPIView.as_view(**API_DOCS), name="api-schema"),
+    path(
+        "api/v1/docs/",
+        SpectacularSwaggerView.as_view(url_name="api-schema", **API_DOCS),
+        name="api-docs",
+    ),
+    re_path(r"^api/v1/", EndpointNotFoundView.as_view(), name="api-not-found"),
     path("", include("frontend.urls")),
 ]
+
+handler404 = "frontend.views.errors.not_found"
+handler403 = "frontend.views.errors.forbidden"
+handler500 = "frontend.views.errors.server_error"

@@ -218,7 +218,7 @@ class TokenListView(NativeAPIView):
             scope=data["scope"],
             expires_at=data.get("expires_at"),
         )
-        body = ApiTokenCreatedSerializer(token).data | {"token": plaintext}
+        body = ApiTokenSerializer(token).data | {"token": plaintext}
         response = Response(body, status=201)
         response["Cache-Control"] = "no-store"
         return response
