@@ -18,6 +18,7 @@ from frontend import selectors
 from frontend.forms import ExperimentForm
 from frontend.views.common import can_edit, can_manage, get_experiment, get_project, get_run
 from tracking.errors import TrackingError
+from tracking.filters import ExperimentFilter, RunFilter
 from tracking.models import DEFAULT_EXPERIMENT_NAME, Experiment, Lifecycle, Run, RunStatus
 from tracking.search import SearchError
 from tracking.selectors.runs import run_queryset
@@ -35,11 +36,11 @@ DEFAULT_PARAM_COLUMNS = 3
 
 def _experiments(project, request):
     show_deleted = request.GET.get("deleted") == "1"
-    experiments = project.experiments.all()
-    experiments = experiments if show_deleted else experiments.filter(lifecycle=Lifecycle.ACTIVE)
     search = request.GET.get("eq", "").strip()
-    if search:
-        experiments = experiments.filter(name__icontains=search)
+    experiments = ExperimentFilter(
+        {"name_contains": search, "lifecycle": "all" if show_deleted else Lifecycle.ACTIVE},
+        queryset=project.experiments.all(),
+    ).qs
     return experiments.order_by("name"), search, show_deleted
 
 
@@ -61,10 +62,14 @@ def runs_table(request, experiment: Experiment) -> dict:
     except SearchError as exc:
         error, error_position = str(exc), getattr(exc, "position", None)
         runs = Run.objects.none()
-    if status in RunStatus.values:
-        runs = runs.filter(status=status)
-    if mine:
-        runs = runs.filter(user=request.user)
+    # The quick filters are the native API's RunFilter, so both surfaces filter alike.
+    runs = RunFilter(
+        {
+            "status": [status] if status in RunStatus.values else [],
+            "user": request.user.get_username() if mine else "",
+        },
+        queryset=runs,
+    ).qs
     # Unfiltered, child runs sit under their parent (expandable); a filter shows every match.
     grouped = not (filter_string or status or mine)
     if grouped:
