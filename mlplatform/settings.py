@@ -292,7 +292,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1/",
-    "PREPROCESSING_HOOKS": ["tracking.api.base.only_native_api"],
+    "PREPROCESSING_HOOKS": ["mlplatform.api.base.only_native_api"],
     "COMPONENT_SPLIT_REQUEST": True,
 }
 

@@ -4,8 +4,6 @@ from . import views
 
 urlpatterns = [
     path("me/", views.MeView.as_view(), name="api-me"),
-    path("projects/", views.ProjectListView.as_view(), name="api-projects"),
-    path("projects/<str:slug>/", views.ProjectDetailView.as_view(), name="api-project"),
     path("projects/<str:slug>/members/", views.MemberListView.as_view(), name="api-members"),
     path(
         "projects/<str:slug>/members/<int:membership_id>/",

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import OuterRef, Subquery
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from accounts import selectors, services
-from accounts.access import Actor, can_create_project, project_for, projects_for
-from accounts.models import Membership, Role
-from tracking.api.base import NativeAPIView
-from tracking.services.projects import project_create
+from accounts.access import Actor, project_for
+from accounts.models import Role
+from mlplatform.api.base import NativeAPIView
 
 from .serializers import (
     ApiTokenCreatedSerializer,
@@ -23,9 +20,6 @@ from .serializers import (
     MemberSerializer,
     MemberUpdateSerializer,
     MeSerializer,
-    ProjectCreateSerializer,
-    ProjectSerializer,
-    ProjectUpdateSerializer,
 )
 
 
@@ -41,8 +35,7 @@ def _session_only(actor: Actor, what: str) -> None:
         raise PermissionDenied(f"{what} needs a browser session, not an API token.")
 
 
-# Still on DRF's default error shape: tests/accounts/test_api_auth.py pins `detail` for it.
-class MeView(APIView):
+class MeView(NativeAPIView):
     @extend_schema(responses=MeSerializer, summary="The authenticated user and token")
     def get(self, request: Request) -> Response:
         actor = Actor.from_request(request)
@@ -64,74 +57,6 @@ class MeView(APIView):
             ),
         }
         return Response(MeSerializer(data).data)
-
-
-# --- projects -------------------------------------------------------------------------------
-
-
-def _project_data(project, actor: Actor, role: str | None) -> dict:
-    effective = Role(role) if role else Role.MANAGER  # staff without a membership
-    if actor.user.is_staff:
-        effective = Role.MANAGER
-    if actor.token is not None and not actor.token.max_role.covers(effective):
-        effective = actor.token.max_role
-    return {
-        "slug": project.slug,
-        "name": project.name,
-        "description": project.description,
-        "created_at": project.created_at,
-        "role": effective.value,
-    }
-
-
-class ProjectListView(NativeAPIView):
-    @extend_schema(summary="The caller's projects", responses=ProjectSerializer(many=True))
-    def get(self, request: Request) -> Response:
-        actor = Actor.from_request(request)
-        roles = Membership.objects.filter(project=OuterRef("pk"), user=actor.user).values("role")
-        projects = projects_for(actor=actor).annotate(my_role=Subquery(roles[:1]))
-        data = [_project_data(p, actor, p.my_role) for p in projects.order_by("name", "slug")]
-        return Response(ProjectSerializer(data, many=True).data)
-
-    @extend_schema(
-        summary="Create a project (the caller becomes its manager)",
-        request=ProjectCreateSerializer,
-        responses={201: ProjectSerializer},
-    )
-    def post(self, request: Request) -> Response:
-        actor = Actor.from_request(request)
-        _session_only(actor, "Creating a project")
-        if not can_create_project(actor.user):
-            raise PermissionDenied("Only staff may create projects here.")
-        data = _valid(ProjectCreateSerializer, request.data)
-        project = project_create(
-            slug=data["slug"], name=data["name"], owner=actor.user, description=data["description"]
-        )
-        return Response(ProjectSerializer(_project_data(project, actor, "manager")).data, 201)
-
-
-class ProjectDetailView(NativeAPIView):
-    @extend_schema(summary="One project", responses=ProjectSerializer)
-    def get(self, request: Request, slug: str) -> Response:
-        actor = Actor.from_request(request)
-        project = project_for(actor=actor, slug=slug)
-        role = Membership.objects.filter(project=project, user=actor.user).values("role").first()
-        data = _project_data(project, actor, role["role"] if role else None)
-        return Response(ProjectSerializer(data).data)
-
-    @extend_schema(
-        summary="Rename a project or change its description (managers)",
-        request=ProjectUpdateSerializer,
-        responses=ProjectSerializer,
-    )
-    def patch(self, request: Request, slug: str) -> Response:
-        actor = Actor.from_request(request)
-        project = project_for(actor=actor, slug=slug, need=Role.MANAGER)
-        data = _valid(ProjectUpdateSerializer, request.data)
-        project = services.project_update(
-            project=project, name=data.get("name"), description=data.get("description")
-        )
-        return Response(ProjectSerializer(_project_data(project, actor, "manager")).data)
 
 
 # --- members --------------------------------------------------------------------------------

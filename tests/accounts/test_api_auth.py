@@ -85,7 +85,7 @@ def test_bad_credentials_get_401_with_www_authenticate(api_client, alice, header
     response = api_client.get(ME, HTTP_AUTHORIZATION=header)
     assert response.status_code == 401
     assert "WWW-Authenticate" in response
-    assert response.json()["detail"]
+    assert response.json()["error"]["message"]
 
 
 def test_a_token_with_the_right_prefix_but_wrong_secret_is_rejected(api_client, alice_token):
@@ -93,7 +93,7 @@ def test_a_token_with_the_right_prefix_but_wrong_secret_is_rejected(api_client, 
     forged = raw[:-1] + ("a" if raw[-1] != "a" else "b")
     response = api_client.get(ME, **bearer(forged))
     assert response.status_code == 401
-    assert "Invalid" in response.json()["detail"]
+    assert "Invalid" in response.json()["error"]["message"]
 
 
 def test_expired_token_gets_401_saying_expired(api_client, alice, project):
@@ -103,7 +103,7 @@ def test_expired_token_gets_401_saying_expired(api_client, alice, project):
     response = api_client.get(ME, **bearer(raw))
     assert response.status_code == 401
     assert "WWW-Authenticate" in response
-    assert "expired" in response.json()["detail"]
+    assert "expired" in response.json()["error"]["message"]
 
 
 def test_revoked_token_gets_401_saying_revoked(api_client, alice_token):
@@ -112,7 +112,7 @@ def test_revoked_token_gets_401_saying_revoked(api_client, alice_token):
     response = api_client.get(ME, **bearer(raw))
     assert response.status_code == 401
     assert "WWW-Authenticate" in response
-    assert "revoked" in response.json()["detail"]
+    assert "revoked" in response.json()["error"]["message"]
 
 
 def test_a_deactivated_users_token_stops_working(api_client, alice, alice_token):
@@ -121,7 +121,7 @@ def test_a_deactivated_users_token_stops_working(api_client, alice, alice_token)
     alice.save()
     response = api_client.get(ME, **bearer(raw))
     assert response.status_code == 401
-    assert "deactivated" in response.json()["detail"]
+    assert "deactivated" in response.json()["error"]["message"]
 
 
 def test_removing_a_member_disables_their_token_for_that_project(
@@ -217,7 +217,7 @@ def test_session_call_with_an_unsafe_method_needs_the_csrf_token(alice):
     client.force_login(alice)
     response = client.post(ME, {})
     assert response.status_code == 403
-    assert "CSRF" in response.json()["detail"]
+    assert "CSRF" in response.json()["error"]["message"]
 
 
 def test_session_call_with_csrf_token_passes_csrf_and_reaches_the_view(alice):

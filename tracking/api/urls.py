@@ -1,8 +1,10 @@
 from django.urls import path, re_path
 
-from . import views
+from . import projects, views
 
 urlpatterns = [
+    path("projects/", projects.ProjectListView.as_view(), name="api-projects"),
+    path("projects/<str:slug>/", projects.ProjectDetailView.as_view(), name="api-project"),
     path(
         "projects/<str:slug>/experiments/",
         views.ExperimentListView.as_view(),

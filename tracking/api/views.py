@@ -29,6 +29,7 @@ from rest_framework.response import Response
 
 from accounts.access import Actor, project_for, require_role
 from accounts.models import Role
+from mlplatform.api.base import NativeAPIView
 from tracking import artifacts, search
 from tracking.errors import InvalidInput
 from tracking.filters import ExperimentFilter, RunFilter
@@ -43,7 +44,6 @@ from tracking.services import runs as run_services
 from tracking.services.ingest import MetricIn, ParamIn, TagIn, run_log_batch
 
 from . import serializers as s
-from .base import NativeAPIView
 from .pagination import next_link, page_size_from, paginate
 
 MAX_SERIES_RUNS = 100
