@@ -4,29 +4,12 @@ import pytest
 from django.utils import timezone
 
 from accounts.access import Actor
-from accounts.models import TokenScope
-from tests.factories import make_token
 from tracking.models import Experiment, ExperimentTag
 from tracking.services.experiments import experiment_create
 
-from .helpers import API, client_for, error_fields
+from .helpers import API, error_fields
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def alice_api(alice_token):
-    return client_for(alice_token[1])
-
-
-@pytest.fixture
-def bob_api(bob, project):
-    return client_for(make_token(user=bob, project=project, scope=TokenScope.READ)[1])
-
-
-@pytest.fixture
-def charlie_api(charlie_token):
-    return client_for(charlie_token[1])
 
 
 @pytest.fixture

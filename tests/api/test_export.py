@@ -12,11 +12,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def alice_api(alice_token):
-    return client_for(alice_token[1])
-
-
-@pytest.fixture
 def runs(alice, default_experiment):
     return [
         make_run(
