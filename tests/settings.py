@@ -14,3 +14,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so server and worker processes started by tests share the database.
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+
+# Live-server request threads end without closing a persistent connection, which would keep
+# PostgreSQL from dropping the test database at the end; close every connection per request.
+DATABASES["default"]["CONN_MAX_AGE"] = 0
