@@ -7,11 +7,27 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Length
+from django.db.models.lookups import LessThanOrEqual
 from django.utils import timezone
 
 from accounts.models import Project
 
 DEFAULT_EXPERIMENT_NAME = "Default"
+
+
+# Param and tag values up to this many characters are indexed by (key, value): nearly all are,
+# and a B-tree entry cannot hold the longest values. Search adds the redundant length test to
+# `value = '...'` so PostgreSQL and SQLite can prove the partial index applies.
+INDEXED_VALUE_LENGTH = 200
+
+
+def _short_value_index(name: str) -> models.Index:
+    return models.Index(
+        fields=["key", "value"],
+        name=name,
+        condition=Q(LessThanOrEqual(Length("value"), INDEXED_VALUE_LENGTH)),
+    )
 
 
 def now_ms() -> int:
@@ -160,6 +176,7 @@ class Param(models.Model):
     class Meta:
         ordering = ["key"]
         constraints = [models.UniqueConstraint(fields=["run", "key"], name="param_unique_key")]
+        indexes = [_short_value_index("param_key_short_value")]
 
     def __str__(self) -> str:
         return f"{self.key}={self.value}"
@@ -175,6 +192,7 @@ class RunTag(models.Model):
     class Meta:
         ordering = ["key"]
         constraints = [models.UniqueConstraint(fields=["run", "key"], name="runtag_unique_key")]
+        indexes = [_short_value_index("runtag_key_short_value")]
 
     def __str__(self) -> str:
         return f"{self.key}={self.value}"
@@ -274,3 +292,35 @@ class MetricSummary(models.Model):
         if not values or self.sum is None:
             return None
         return self.sum / values
+
+
+class MetricRollup(models.Model):
+    """Count, min, max and last point of one block of steps of a long key, for fast charts.
+
+    Kept by the summary worker for keys with many points (tracking.services.summaries); a key's
+    rollups are usable while their seq is not below its LatestMetric's seq. NaN points are left
+    out, as charts leave them out.
+    """
+
+    # The unique (run, key, block) index serves lookups by run too.
+    run = models.ForeignKey(
+        Run, on_delete=models.CASCADE, related_name="metric_rollups", db_index=False
+    )
+    key = models.CharField(max_length=250)
+    block = models.BigIntegerField(help_text="step // ROLLUP_STEPS.")
+    count = models.BigIntegerField()
+    min = models.FloatField()
+    max = models.FloatField()
+    first_step = models.BigIntegerField()
+    last_step = models.BigIntegerField()
+    last_timestamp = models.BigIntegerField()
+    last_value = models.FloatField()
+    seq = models.BigIntegerField(help_text="The run's metric_seq these rollups cover.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "key", "block"], name="metricrollup_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key}[{self.block}]: {self.count} points"

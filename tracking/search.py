@@ -32,9 +32,18 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Length
+from django.db.models.lookups import LessThanOrEqual
 
-from tracking.models import Experiment, ExperimentTag, LatestMetric, Param, Run, RunTag
+from tracking.models import (
+    INDEXED_VALUE_LENGTH,
+    Experiment,
+    ExperimentTag,
+    LatestMetric,
+    Param,
+    Run,
+    RunTag,
+)
 
 METRIC = "metric"
 PARAM = "param"
@@ -675,7 +684,16 @@ def _key_condition(model: type[Model], owner: str, comparison: Comparison):
         return Exists(rows)
     if model is LatestMetric:
         return Exists(rows.filter(_metric_condition(comparison.comparator, comparison.value)))
-    return Exists(rows.filter(_string_condition("value", comparison.comparator, comparison.value)))
+    condition = _string_condition("value", comparison.comparator, comparison.value)
+    if (
+        model in _SHORT_VALUE_INDEXED
+        and comparison.comparator == "="
+        and isinstance(comparison.value, str)
+        and len(comparison.value) <= INDEXED_VALUE_LENGTH
+    ):
+        # Always true when the value matches; it lets the database use the partial index.
+        condition &= Q(LessThanOrEqual(Length("value"), INDEXED_VALUE_LENGTH))
+    return Exists(rows.filter(condition))
 
 
 _RUN_STRING_FIELDS = {
@@ -686,6 +704,7 @@ _RUN_STRING_FIELDS = {
     "artifact_uri": ("artifact_uri", False),
 }
 _RUN_KEY_MODELS = {METRIC: LatestMetric, PARAM: Param, TAG: RunTag}
+_SHORT_VALUE_INDEXED = (Param, RunTag)
 
 
 def _run_condition(comparison: Comparison):

@@ -16,18 +16,26 @@ from tracking.errors import InvalidInput, NotFound
 from tracking.mlflow_api.base import experiment_by_id, token_project
 from tracking.mlflow_api.wire import (
     VIEW_TYPES,
+    Encoded,
     Fields,
     experiment_out,
+    history_out,
     metric_out,
     parse_float,
     parse_int,
     run_info_out,
     run_out,
+    run_rows_out,
 )
 from tracking.models import Experiment, Run, RunStatus
 from tracking.selectors.lookups import run_for_user
-from tracking.selectors.metrics import MAX_RUNS_PER_SAMPLE, metric_history, metric_history_sampled
+from tracking.selectors.metrics import (
+    MAX_RUNS_PER_SAMPLE,
+    metric_history_rows,
+    metric_history_sampled,
+)
 from tracking.selectors.runs import experiment_search as search_experiments
+from tracking.selectors.runs import run_details
 from tracking.selectors.runs import run_search as search_runs
 from tracking.services import experiments as experiment_services
 from tracking.services import runs as run_services
@@ -234,11 +242,12 @@ def run_search(request, fields: Fields, actor: Actor) -> dict:
         run_view_type=fields.enum("run_view_type", VIEW_TYPES, default="ACTIVE_ONLY"),
         max_results=max_results,
         page_token=fields.str("page_token") or None,
+        prefetch=False,
     )
-    runs = _with_details(list(runs))
+    details = run_details(runs)
     body: dict = {}
     if runs:
-        body["runs"] = [run_out(run) for run in runs]
+        body["runs"] = [run_rows_out(run, details) for run in runs]
     if next_token:
         body["next_page_token"] = next_token
     return body
@@ -317,18 +326,16 @@ def run_log_inputs(request, fields: Fields, actor: Actor) -> dict:
 # --- metrics ---------------------------------------------------------------------------------
 
 
-def metric_get_history(request, fields: Fields, actor: Actor) -> dict:
+def metric_get_history(request, fields: Fields, actor: Actor) -> Encoded:
     run = _run(fields, actor)
-    points, next_token = metric_history(
+    key = fields.str("metric_key", required=True)
+    rows, next_token = metric_history_rows(
         run=run,
-        key=fields.str("metric_key", required=True),
+        key=key,
         max_results=fields.int("max_results"),
         page_token=fields.str("page_token") or None,
     )
-    body: dict = {"metrics": [metric_out(p) for p in points]}
-    if next_token:
-        body["next_page_token"] = next_token
-    return body
+    return history_out(key, rows, next_token)
 
 
 def metric_get_history_bulk_interval(request, fields: Fields, actor: Actor) -> dict:

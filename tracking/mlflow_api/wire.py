@@ -165,8 +165,40 @@ def float_out(value: float) -> float | str:
     return value
 
 
-def dumps(payload: dict) -> str:
+class Encoded(str):
+    """A response body already written as JSON text; `dumps` passes it through unchanged."""
+
+
+def dumps(payload: dict | Encoded) -> str:
+    if isinstance(payload, Encoded):
+        return payload
     return json.dumps(payload, allow_nan=False, separators=(",", ":"))
+
+
+def _number(value: float, is_nan: bool) -> str:
+    if is_nan or value != value:
+        return '"NaN"'
+    return '"Infinity"' if value > 0 else '"-Infinity"'
+
+
+def history_out(key: str, rows: Iterable[tuple[int, int, float, bool]], next_token: str | None):
+    """get-history's body, written straight from (step, timestamp, value, is_nan) rows.
+
+    Byte for byte what `dumps({"metrics": [metric_out(...)], ...})` writes, without a dict per
+    point: a full page is 25,000 of them.
+    """
+    head = '{"key":' + json.dumps(key) + ',"value":'
+    # float.__repr__ is exactly what json.dumps writes for a finite float; v - v is 0 only for
+    # finite v, so the rare NaN and infinities take the slow path.
+    metrics = ",".join(
+        [
+            f"{head}{repr(value) if not is_nan and value - value == 0 else _number(value, is_nan)}"
+            f',"timestamp":{timestamp},"step":{step}}}'
+            for step, timestamp, value, is_nan in rows
+        ]
+    )
+    tail = "" if not next_token else ',"next_page_token":' + json.dumps(next_token)
+    return Encoded('{"metrics":[' + metrics + "]" + tail + "}")
 
 
 def _key_values(items: Iterable) -> list[dict]:
@@ -229,6 +261,29 @@ def run_out(run: Run) -> dict:
     if params:
         data["params"] = params
     tags = _key_values(run.tags.all())
+    if tags:
+        data["tags"] = tags
+    return {"info": run_info_out(run), "data": data, "inputs": {}}
+
+
+def run_rows_out(run: Run, details) -> dict:
+    """`run_out` from a `tracking.selectors.runs.RunDetails`; needs `user` loaded."""
+    data: dict = {}
+    metrics = [
+        {
+            "key": key,
+            "value": "NaN" if is_nan else float_out(value),
+            "timestamp": timestamp,
+            "step": step,
+        }
+        for key, value, is_nan, timestamp, step in details.metrics.get(run.pk, ())
+    ]
+    if metrics:
+        data["metrics"] = metrics
+    params = [{"key": key, "value": value} for key, value in details.params.get(run.pk, ())]
+    if params:
+        data["params"] = params
+    tags = [{"key": key, "value": value} for key, value in details.tags.get(run.pk, ())]
     if tags:
         data["tags"] = tags
     return {"info": run_info_out(run), "data": data, "inputs": {}}

@@ -20,45 +20,76 @@ MAX_RUNS_PER_SAMPLE = 100
 _MAX_IN_STEPS = 2_500
 
 
-def _encode_token(position: dict) -> str:
+# One point of a history as the database returns it: step, timestamp, value, is_nan.
+PointRow = tuple[int, int, float, bool]
+_POINT_COLUMNS = ("step", "timestamp", "value", "is_nan")
+
+
+def _encode_token(row: PointRow) -> str:
+    step, timestamp, value, is_nan = row
+    position = {"s": step, "t": timestamp, "v": value, "n": bool(is_nan)}
     return base64.urlsafe_b64encode(json.dumps(position).encode()).decode()
 
 
-def _decode_token(token: str) -> tuple[int, int, int]:
+def _decode_token(token: str) -> PointRow:
     try:
         position = json.loads(base64.urlsafe_b64decode(token.encode()))
-        step, timestamp, pk = position["s"], position["t"], position["i"]
-    except (binascii.Error, ValueError, TypeError, KeyError, UnicodeError):
+        step, timestamp, value, is_nan = position["s"], position["t"], position["v"], position["n"]
+    except (binascii.Error, ValueError, TypeError, KeyError, UnicodeError, RecursionError):
         raise InvalidInput("Invalid page_token.", field="page_token") from None
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (step, timestamp, pk)):
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (step, timestamp)):
         raise InvalidInput("Invalid page_token.", field="page_token")
-    return step, timestamp, pk
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInput("Invalid page_token.", field="page_token")
+    if not isinstance(is_nan, bool):
+        raise InvalidInput("Invalid page_token.", field="page_token")
+    return step, timestamp, float(value), is_nan
 
 
-def metric_history(
+def metric_history_rows(
     *, run: Run, key: str, max_results: int | None = None, page_token: str | None = None
-) -> tuple[list[Metric], str | None]:
-    """One page of a key's points in (step, timestamp) order, and the token of the next page."""
+) -> tuple[list[PointRow], str | None]:
+    """One page of a key's points as (step, timestamp, value, is_nan), and the next page's token.
+
+    The order is MLflow's (step, timestamp, value) and is exactly the unique index's, so a page
+    is one index-only range scan with no sort, however long the history and however deep the page.
+    """
     limit = MAX_HISTORY_PAGE if max_results is None else max_results
     if not 1 <= limit <= MAX_HISTORY_PAGE:
         raise InvalidInput(
             f"max_results must be between 1 and {MAX_HISTORY_PAGE}.", field="max_results"
         )
-    points = Metric.objects.filter(run=run, key=key).order_by("step", "timestamp", "pk")
+    points = Metric.objects.filter(run=run, key=key).order_by(*_POINT_COLUMNS)
     if page_token:
-        step, timestamp, pk = _decode_token(page_token)
-        # Keyset paging: stable under concurrent appends and cheap however deep the page.
-        points = points.filter(
+        step, timestamp, value, is_nan = _decode_token(page_token)
+        # Keyset paging: stable under concurrent appends. The leading step__gte gives the index
+        # scan its start; the OR spells the row comparison (a, b, c, d) > (...) portably.
+        after = (
             Q(step__gt=step)
             | Q(step=step, timestamp__gt=timestamp)
-            | Q(step=step, timestamp=timestamp, pk__gt=pk)
+            | Q(step=step, timestamp=timestamp, value__gt=value)
+            | Q(step=step, timestamp=timestamp, value=value, is_nan__gt=is_nan)
         )
-    page = list(points.only("key", "step", "timestamp", "value", "is_nan")[: limit + 1])
+        points = points.filter(Q(step__gte=step) & after)
+    page = list(points.values_list(*_POINT_COLUMNS)[: limit + 1])
     if len(page) <= limit:
         return page, None
-    page = page[:limit]
-    last = page[-1]
-    return page, _encode_token({"s": last.step, "t": last.timestamp, "i": last.pk})
+    del page[limit:]
+    return page, _encode_token(page[-1])
+
+
+def metric_history(
+    *, run: Run, key: str, max_results: int | None = None, page_token: str | None = None
+) -> tuple[list[Metric], str | None]:
+    """One page of a key's points as unsaved Metric instances, and the token of the next page."""
+    rows, token = metric_history_rows(
+        run=run, key=key, max_results=max_results, page_token=page_token
+    )
+    points = [
+        Metric(run=run, key=key, step=step, timestamp=timestamp, value=value, is_nan=is_nan)
+        for step, timestamp, value, is_nan in rows
+    ]
+    return points, token
 
 
 def evenly_spaced(items: Sequence[int], count: int) -> list[int]:

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from django.db.models import QuerySet, prefetch_related_objects
 
-from tracking.models import Experiment, Lifecycle, Run
+from tracking.models import Experiment, LatestMetric, Lifecycle, Param, Run, RunTag
 from tracking.search import (
     SearchError,
     filter_experiments,
@@ -127,8 +127,13 @@ def run_search(
     run_view_type: str = "ACTIVE_ONLY",
     max_results: int = 1000,
     page_token: str | None = None,
+    prefetch: bool = True,
 ) -> tuple[list[Run], str | None]:
-    """One page of matching runs with params, tags and latest metrics, and the next page's token."""
+    """One page of matching runs with params, tags and latest metrics, and the next page's token.
+
+    With prefetch=False the runs come without them, for callers that read them as rows with
+    `run_details` instead of building a model instance per param, tag and metric.
+    """
     _check_max_results(max_results)
     ids = _experiment_ids(experiments)
     qs = _runs(ids, filter_string, order_by, run_view_type)
@@ -141,11 +146,43 @@ def run_search(
     )
     offset = _page_offset(page_token, query_hash)
     runs, next_token = _page(qs, offset=offset, max_results=max_results, query_hash=query_hash)
+    if not prefetch:
+        return runs, next_token
     for start in range(0, len(runs), _PREFETCH_CHUNK):
         prefetch_related_objects(
             runs[start : start + _PREFETCH_CHUNK], "params", "tags", "latest_metrics"
         )
     return runs, next_token
+
+
+class RunDetails:
+    """The params, tags and latest metrics of some runs, as rows keyed by run pk, in key order."""
+
+    def __init__(self) -> None:
+        self.params: dict[int, list[tuple[str, str]]] = {}
+        self.tags: dict[int, list[tuple[str, str]]] = {}
+        # (key, value, is_nan, timestamp, step)
+        self.metrics: dict[int, list[tuple[str, float, bool, int, int]]] = {}
+
+
+def run_details(runs: list[Run]) -> RunDetails:
+    """Params, tags and latest metrics of the runs in three queries, without model instances.
+
+    A page of 1,000 runs has tens of thousands of them; rows cost a fraction of instances.
+    """
+    details = RunDetails()
+    pks = [run.pk for run in runs]
+    for start in range(0, len(pks), _PREFETCH_CHUNK):
+        chunk = pks[start : start + _PREFETCH_CHUNK]
+        for target, model, fields in (
+            (details.params, Param, ("key", "value")),
+            (details.tags, RunTag, ("key", "value")),
+            (details.metrics, LatestMetric, ("key", "value", "is_nan", "timestamp", "step")),
+        ):
+            rows = model.objects.filter(run_id__in=chunk).order_by("key")
+            for run_pk, *row in rows.values_list("run_id", *fields):
+                target.setdefault(run_pk, []).append(tuple(row))
+    return details
 
 
 def experiment_queryset(

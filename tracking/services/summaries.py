@@ -19,6 +19,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from tracking.models import LatestMetric, Metric, MetricSummary, Run
+from tracking.services.rollups import ROLLUP_MIN_POINTS, rollup_refresh
 
 logger = logging.getLogger(__name__)
 
@@ -223,6 +224,9 @@ def summary_compute(*, run_pk: int) -> int:
             update_fields=SUMMARY_FIELDS,
             batch_size=500,
         )
+        for row in rows:
+            if row["n"] - row["n_nan"] >= ROLLUP_MIN_POINTS:
+                rollup_refresh(run_pk=run_pk, key=row["key"], seq=row["seq"] or 0)
     return len(summaries)
 
 
