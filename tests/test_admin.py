@@ -19,6 +19,7 @@ from tracking.models import (
     LatestMetric,
     Lifecycle,
     Metric,
+    MetricRollup,
     MetricSummary,
     Param,
     Run,
@@ -75,6 +76,19 @@ def rows(project, experiment, run, alice, bob) -> dict[type[Model], Model]:
             run=run, key="loss", step=1, timestamp=1, value=0.5
         ),
         MetricSummary: MetricSummary.objects.create(run=run, key="loss", count=1, min=0.5),
+        MetricRollup: MetricRollup.objects.create(
+            run=run,
+            key="loss",
+            block=0,
+            count=1,
+            min=0.5,
+            max=0.5,
+            first_step=1,
+            last_step=1,
+            last_timestamp=1,
+            last_value=0.5,
+            seq=1,
+        ),
         AccessAttempt: AccessAttempt.objects.create(
             **axes_fields(), username="x", get_data="", post_data="", failures_since_start=1
         ),

@@ -29,6 +29,7 @@ from tracking.models import (
     LatestMetric,
     Lifecycle,
     Metric,
+    MetricRollup,
     MetricSummary,
     Param,
     Run,
@@ -559,3 +560,11 @@ class LatestMetricAdmin(ReadOnlyRunChildAdmin):
 class MetricSummaryAdmin(ReadOnlyRunChildAdmin):
     list_display = ("key", "count", "nan_count", "min", "max", "mean", "seq", "computed_at", "run")
     ordering = ("run_id", "key")
+
+
+@admin.register(MetricRollup)
+class MetricRollupAdmin(ReadOnlyRunChildAdmin):
+    list_display = ("key", "block", "count", "min", "max", "first_step", "last_step", "seq", "run")
+    search_fields = ("run__run_id__exact", "key__exact")
+    # The unique constraint's column order, so the index serves the order and the run filter.
+    ordering = ("run_id", "key", "block")

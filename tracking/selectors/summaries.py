@@ -15,7 +15,7 @@ from kombu.exceptions import ChannelError
 
 from mlplatform.celery import app
 from tracking.models import LatestMetric, MetricSummary, Run
-from tracking.services.summaries import stale_latest_metrics
+from tracking.services.summaries import SUMMARY_FIELDS, stale_latest_metrics
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,18 +67,7 @@ def metric_summary_map(*, runs: Iterable[Run]) -> dict[int, dict[str, KeySummary
     summaries = {
         (s.run_id, s.key): s
         for s in MetricSummary.objects.filter(run_id__in=run_pks).only(
-            "run_id",
-            "key",
-            "count",
-            "nan_count",
-            "min",
-            "max",
-            "sum",
-            "first_step",
-            "last_step",
-            "last_timestamp",
-            "seq",
-            "computed_at",
+            "run_id", "key", *SUMMARY_FIELDS
         )
     }
     result: dict[int, dict[str, KeySummary]] = {pk: {} for pk in run_pks}
