@@ -494,6 +494,9 @@ def run_workload(target: Target, sizes: Sizes, log=print) -> dict:
                 seed_ours.clone_in_subprocess(target.database_url, templates, missing)
             indices += [indices[g % len(created)] for g in range(missing)]
             figure["copied_in_database"] = missing
+        database_url = target.peer_database_url or (target.ours and target.database_url)
+        if database_url:
+            seed_sql.analyze(database_url)
         state.update(sweep_done=True, sweep_indices=indices)
         return figure
 
