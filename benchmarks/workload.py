@@ -421,6 +421,16 @@ def ok(figure: dict | None) -> bool:
     return bool(figure) and figure.get("status") not in ("n/a", "error")
 
 
+def settle_summaries(probe: SummaryProbe, limit: float = 60.0) -> tuple[float, int]:
+    """Wait, untimed, until no run's summary is behind its points, or `limit` seconds passed."""
+    started = time.perf_counter()
+    backlog = probe.stale_runs()
+    while backlog and time.perf_counter() - started < limit:
+        time.sleep(0.5)
+        backlog = probe.stale_runs()
+    return time.perf_counter() - started, backlog
+
+
 def run_workload(target: Target, sizes: Sizes, log=print) -> dict:
     """Run every figure against one server; returns the result document."""
     api = _api(target.url, target.token)
@@ -580,6 +590,7 @@ def run_workload(target: Target, sizes: Sizes, log=print) -> dict:
         needs(state["seed"], "seeding the history run")
         run_id = state["history_seeded"]
         counts = []
+        extra: dict[str, float] = {}
 
         def one() -> None:
             if target.ours:
@@ -589,12 +600,26 @@ def run_workload(target: Target, sizes: Sizes, log=print) -> dict:
             else:
                 counts.append(api.metric_history_interval(run_id, "huge", DOWNSAMPLED_POINTS))
 
+        if target.ours and target.database_url:
+            # Our long-history charts read rollups the summary worker keeps; right after the
+            # seeding they still lag the last writes and the series is computed from the raw
+            # points. One request shows that cost; the figure is measured once the worker has
+            # caught up, as a chart of a finished run is.
+            started = time.perf_counter()
+            one()
+            extra["before_rollups_ms"] = _ms(time.perf_counter() - started)
+            probe = SummaryProbe(target.database_url)
+            try:
+                extra["summaries_settled_s"] = round(settle_summaries(probe)[0], 2)
+            finally:
+                probe.close()
         latencies = timed_repeats(one, sizes.downsample_repeats)
         count = counts[-1]
         if not count:
             raise ValueError("the downsampled series of a metric with points was empty")
         return {
             "p50_ms": _ms(percentile(latencies, 50)),
+            **extra,
             "repeats": len(latencies),
             "points_in_metric": sizes.long_history_points,
             "points_returned": count,
@@ -641,12 +666,7 @@ def run_workload(target: Target, sizes: Sizes, log=print) -> dict:
             # The lag of one run, not the time to drain the backlog the earlier figures left
             # (on the embedded broker a worker takes one task a second): wait, untimed, until
             # the workers have caught up, or a minute has passed.
-            settle_started = time.perf_counter()
-            backlog = probe.stale_runs()
-            while backlog and time.perf_counter() - settle_started < 60:
-                time.sleep(0.5)
-                backlog = probe.stale_runs()
-            settled = time.perf_counter() - settle_started
+            settled, backlog = settle_summaries(probe)
             for i in range(sizes.lag_runs):
                 run_id = api.create_run(experiment_id, f"lag-{i}")
                 api.log_batch(run_id, metrics=_series_batch("lag", range(0, 1000)))
