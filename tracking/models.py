@@ -92,7 +92,9 @@ class Experiment(models.Model):
 class ExperimentTag(models.Model):
     """A key/value label on an experiment; the last write wins."""
 
-    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="tags")
+    experiment = models.ForeignKey(
+        Experiment, on_delete=models.CASCADE, related_name="tags", db_index=False
+    )
     key = models.CharField(max_length=250)
     value = models.CharField(max_length=8000, blank=True)
 
@@ -169,7 +171,8 @@ class Run(models.Model):
 class Param(models.Model):
     """A hyper-parameter of a run; immutable once logged."""
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="params")
+    # The unique (run, key) index serves lookups by run; a second index would only slow writes.
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="params", db_index=False)
     key = models.CharField(max_length=250)
     value = models.CharField(max_length=6000, blank=True)
 
@@ -185,7 +188,7 @@ class Param(models.Model):
 class RunTag(models.Model):
     """A key/value label on a run; the last write wins."""
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="tags")
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="tags", db_index=False)
     key = models.CharField(max_length=250)
     value = models.CharField(max_length=8000, blank=True)
 
@@ -205,7 +208,8 @@ class Metric(models.Model):
     slip through the uniqueness constraint that keeps retried batches from writing twice.
     """
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metrics")
+    # The unique point index starts with run: an index of its own would cost every insert.
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metrics", db_index=False)
     key = models.CharField(max_length=250)
     step = models.BigIntegerField(default=0)
     timestamp = models.BigIntegerField(help_text="Milliseconds since the epoch.")
@@ -235,7 +239,9 @@ class LatestMetric(models.Model):
     Kept exact in the write path, because MLflow's API returns and searches by it.
     """
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="latest_metrics")
+    run = models.ForeignKey(
+        Run, on_delete=models.CASCADE, related_name="latest_metrics", db_index=False
+    )
     key = models.CharField(max_length=250)
     value = models.FloatField()
     is_nan = models.BooleanField(default=False)
@@ -263,7 +269,9 @@ class LatestMetric(models.Model):
 class MetricSummary(models.Model):
     """Count, min, max and mean of one key of a run, computed by a Celery worker."""
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metric_summaries")
+    run = models.ForeignKey(
+        Run, on_delete=models.CASCADE, related_name="metric_summaries", db_index=False
+    )
     key = models.CharField(max_length=250)
     count = models.BigIntegerField(default=0, help_text="Points, NaN included.")
     nan_count = models.BigIntegerField(default=0)
