@@ -279,3 +279,15 @@ def test_project_tokens_page_query_count_does_not_grow_with_tokens(
     client.force_login(alice)
     with django_assert_max_num_queries(8):
         assert client.get("/accounts/projects/alpha/tokens/").status_code == 200
+
+
+def test_revoking_from_the_project_tokens_page_comes_back_to_it(client, alice, bob, project):
+    from tests.factories import make_token
+
+    make_token(user=bob, project=project, name="bob's job")
+    client.force_login(alice)
+    body = client.get("/accounts/projects/alpha/tokens/").content.decode()
+    assert "bob's job" in body or "bob&#x27;s job" in body
+    assert 'name="next" value="/accounts/projects/alpha/tokens/"' in body
+    own = client.get("/accounts/tokens/").content.decode()
+    assert 'name="next"' not in own
