@@ -44,6 +44,21 @@ def _experiments(project, request):
     return experiments.order_by("name"), search, show_deleted
 
 
+def _table_columns(request, experiment: Experiment) -> tuple[list, list[str], list[str]]:
+    """The param and metric columns chosen in the URL (or the defaults), and every choice."""
+    param_keys, metric_keys = selectors.column_keys(
+        experiment_runs=Run.objects.active().filter(experiment=experiment)
+    )
+    if "col" in request.GET:
+        columns = [c for c in map(selectors.Column.parse, request.GET.getlist("col")) if c]
+        columns = [c for c in columns if c.kind != "attr"]
+    else:
+        columns = [selectors.Column("param", k) for k in param_keys[:DEFAULT_PARAM_COLUMNS]] + [
+            selectors.Column("metric", k) for k in metric_keys[:DEFAULT_METRIC_COLUMNS]
+        ]
+    return columns, param_keys, metric_keys
+
+
 def runs_table(request, experiment: Experiment) -> dict:
     """The runs table of the request's filter, sort, columns and page, as template context."""
     get = request.GET
@@ -84,16 +99,7 @@ def runs_table(request, experiment: Experiment) -> dict:
         page = page[: selectors.PAGE_SIZE]
         next_cursor = selectors.encode_cursor(page[-1].sort_value, page[-1].run_id)
 
-    param_keys, metric_keys = selectors.column_keys(
-        experiment_runs=Run.objects.active().filter(experiment=experiment)
-    )
-    if "col" in get:
-        columns = [c for c in map(selectors.Column.parse, get.getlist("col")) if c]
-        columns = [c for c in columns if c.kind != "attr"]
-    else:
-        columns = [selectors.Column("param", k) for k in param_keys[:DEFAULT_PARAM_COLUMNS]] + [
-            selectors.Column("metric", k) for k in metric_keys[:DEFAULT_METRIC_COLUMNS]
-        ]
+    columns, param_keys, metric_keys = _table_columns(request, experiment)
     rows = selectors.run_rows(page, columns)
 
     state = {
@@ -215,18 +221,24 @@ def runs_csv(request, slug: str, experiment_id: int):
 def run_children(request, slug: str, run_id: str):
     """The child runs of a run, as rows inserted under it when its row is expanded."""
     parent = get_run(request, slug, run_id)
-    table = runs_table(request, parent.experiment)
+    # Only the columns: the parent's whole table page is not needed to draw its children.
+    columns, _, _ = _table_columns(request, parent.experiment)
     children = list(
         Run.objects.active()
         .filter(parent=parent)
         .select_related("user")
         .order_by("-start_time")[: selectors.PAGE_SIZE]
     )
-    rows = selectors.run_rows(children, table["columns"])
+    rows = selectors.run_rows(children, columns)
     return render(
         request,
         "frontend/partials/run_rows.html",
-        {**table, "rows": rows, "child_rows": True, "project": parent.experiment.project},
+        {
+            "rows": rows,
+            "columns": columns,
+            "child_rows": True,
+            "project": parent.experiment.project,
+        },
     )
 
 

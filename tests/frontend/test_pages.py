@@ -470,3 +470,13 @@ def test_the_500_page_renders_without_the_request(rf):
     response = server_error(rf.get("/"))
     assert response.status_code == 500
     assert b"Something went wrong" in response.content
+
+
+def test_expanding_child_rows_reads_only_the_children_and_the_columns(
+    alice_client, project, runs, django_assert_max_num_queries
+):
+    url = reverse("run_children", kwargs={"slug": project.slug, "run_id": runs["good"].run_id})
+    # Session, user, run with its access check, the column keys, the children and their cells;
+    # not the parent's whole table page.
+    with django_assert_max_num_queries(11):
+        assert alice_client.get(url).status_code == 200
