@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from tests.e2e.worker import Worker, flush_broker
 from tests.tracking.test_summaries import assert_exact, backlog, batches, log, new_run
 from tracking.models import MetricSummary, Run
-from tracking.services.summaries import _pending_key, stale_latest_metrics
+from tracking.selectors.summaries import stale_latest_metrics
+from tracking.services.summaries import _pending_key
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

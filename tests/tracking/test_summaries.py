@@ -26,6 +26,7 @@ from tracking.selectors.summaries import (
     metric_summary_list,
     metric_summary_map,
     queue_backlog,
+    stale_latest_metrics,
     summary_health,
 )
 from tracking.services import summaries
@@ -33,7 +34,6 @@ from tracking.services.ingest import MetricIn, run_log_batch
 from tracking.services.summaries import (
     TEST_DELAY_ENV,
     _pending_key,
-    stale_latest_metrics,
     summary_compute,
     summary_reconcile,
     summary_schedule,

@@ -9,13 +9,33 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.cache import cache
-from django.db.models import Count, Exists, Min, OuterRef
+from django.db.models import Count, Exists, Min, OuterRef, QuerySet
 from django.utils import timezone
 from kombu.exceptions import ChannelError
 
 from mlplatform.celery import app
 from tracking.models import LatestMetric, MetricSummary, Run
-from tracking.services.summaries import SUMMARY_FIELDS, stale_latest_metrics
+
+SUMMARY_FIELDS = [
+    "count",
+    "nan_count",
+    "min",
+    "max",
+    "sum",
+    "first_step",
+    "last_step",
+    "last_timestamp",
+    "seq",
+    "computed_at",
+]
+
+
+def stale_latest_metrics() -> QuerySet[LatestMetric]:
+    """Keys whose summary is missing or older than their newest write."""
+    fresh = MetricSummary.objects.filter(
+        run_id=OuterRef("run_id"), key=OuterRef("key"), seq__gte=OuterRef("seq")
+    )
+    return LatestMetric.objects.filter(~Exists(fresh))
 
 
 @dataclass(frozen=True, slots=True)

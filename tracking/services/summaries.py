@@ -15,10 +15,10 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 from django.db import DataError, connection, transaction
-from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from tracking.models import LatestMetric, Metric, MetricSummary, Run
+from tracking.selectors.summaries import SUMMARY_FIELDS, stale_latest_metrics
 from tracking.services.rollups import ROLLUP_MIN_POINTS, rollup_refresh
 
 logger = logging.getLogger(__name__)
@@ -32,18 +32,6 @@ ADVISORY_LOCK_CLASS = 0x5355_4D4D
 TEST_DELAY_ENV = "MLPLATFORM_TEST_SUMMARY_DELAY"
 
 INF = float("inf")
-SUMMARY_FIELDS = [
-    "count",
-    "nan_count",
-    "min",
-    "max",
-    "sum",
-    "first_step",
-    "last_step",
-    "last_timestamp",
-    "seq",
-    "computed_at",
-]
 
 
 def _pending_key(run_pk: int) -> str:
@@ -77,14 +65,6 @@ def _clear_pending(run_pk: int) -> None:
         cache.delete(_pending_key(run_pk))
     except Exception:
         logger.exception("Could not clear the pending summary marker of run %s", run_pk)
-
-
-def stale_latest_metrics() -> QuerySet[LatestMetric]:
-    """Keys whose summary is missing or older than their newest write."""
-    fresh = MetricSummary.objects.filter(
-        run_id=OuterRef("run_id"), key=OuterRef("key"), seq__gte=OuterRef("seq")
-    )
-    return LatestMetric.objects.filter(~Exists(fresh))
 
 
 def _lock_run(run_pk: int) -> None:
