@@ -14,6 +14,7 @@ from django.core.paginator import Paginator
 from django.forms.models import BaseInlineFormSet
 from django.utils.functional import cached_property
 
+from .authentication import forget_cached_tokens
 from .models import ApiToken, AuditEvent, Membership, Role, User
 from .services import (
     membership_add,
@@ -104,8 +105,25 @@ class MembershipOfUserInline(admin.TabularInline):
         return False
 
 
+class ForgetsCachedTokens:
+    """Deactivating a user, changing staff status or a token's expiry changes what a token may
+    do, so every process's token cache forgets what it verified once the change commits."""
+
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        forget_cached_tokens()
+
+    def delete_model(self, request, obj) -> None:
+        super().delete_model(request, obj)
+        forget_cached_tokens()
+
+    def delete_queryset(self, request, queryset) -> None:
+        super().delete_queryset(request, queryset)
+        forget_cached_tokens()
+
+
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(ForgetsCachedTokens, DjangoUserAdmin):
     """Users as Django's own admin shows them, plus the projects they belong to."""
 
     list_display = ("username", "email", "first_name", "last_name", "is_staff", "is_active")
@@ -173,7 +191,7 @@ class MembershipAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(ForgetsCachedTokens, admin.ModelAdmin):
     """Tokens are created on the tokens page or with `mlplatform create_api_token`, where the
     plaintext can be shown once; here they can be renamed, given an expiry, or revoked."""
 

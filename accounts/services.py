@@ -16,6 +16,7 @@ from django.utils import timezone
 from . import tokens
 from .access import Actor, role_in
 from .audit import audit_record
+from .authentication import forget_cached_tokens
 from .models import ApiToken, AuditAction, Membership, Project, Role, TokenScope, User
 
 TOKEN_NAME_MAX_LENGTH = ApiToken._meta.get_field("name").max_length
@@ -85,6 +86,7 @@ def token_revoke(*, token: ApiToken, by: User) -> ApiToken:
     )
     token.refresh_from_db(fields=["revoked_at"])
     if updated:
+        forget_cached_tokens()
         detail = "" if by.pk == token.user_id else f"token of {token.user.get_username()}"
         audit_record(
             user=by,
@@ -171,6 +173,7 @@ def membership_change_role(*, membership: Membership, role: str, by: User) -> Me
         )
     membership.role = role
     membership.save(update_fields=["role"])
+    forget_cached_tokens()
     audit_record(
         user=by,
         action=AuditAction.MEMBER_ROLE_CHANGED,
@@ -193,6 +196,7 @@ def membership_remove(*, membership: Membership, by: User) -> None:
         )
     user = membership.user
     membership.delete()
+    forget_cached_tokens()
     # Access through the tokens already ends with the membership (accounts.access); revoking
     # them as well means adding the user back later does not silently revive old credentials.
     revoked = ApiToken.objects.filter(user=user, project=project, revoked_at__isnull=True).update(

@@ -220,9 +220,7 @@ USE_TZ = True
 # --- Redis, cache and Celery ----------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
-    CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
-    }
+    CACHES = {"default": {"BACKEND": "mlplatform.cache.RedisCache", "LOCATION": REDIS_URL}}
     CELERY_BROKER_URL = REDIS_URL
 else:
     # Shared by the web and worker processes of the embedded default, with no server needed.
@@ -259,6 +257,13 @@ MLPLATFORM_SUMMARY_RECONCILE_SECONDS = float(
 # How long a queued summary blocks enqueueing another for the same run; a lost message is
 # replaced by the reconciler after at most this long.
 MLPLATFORM_SUMMARY_PENDING_TTL = env_int("MLPLATFORM_SUMMARY_PENDING_TTL", 600)
+# Seconds a summary waits after the write that queued it, so the writes of that moment share
+# one summary instead of each queueing its own (a training loop logs many times a second).
+MLPLATFORM_SUMMARY_DELAY = float(os.environ.get("MLPLATFORM_SUMMARY_DELAY") or 0.5)
+# The longest a verified API token is trusted from a process's cache without reading it again;
+# revocations and membership changes made through the app reach every process at once anyway
+# (accounts.authentication). 0 turns the cache off.
+MLPLATFORM_TOKEN_CACHE_SECONDS = float(os.environ.get("MLPLATFORM_TOKEN_CACHE_SECONDS") or 10)
 CELERY_BEAT_SCHEDULE: dict = {
     "reconcile-summaries": {
         "task": "tracking.tasks.reconcile_summaries",
