@@ -39,9 +39,9 @@ def _authorize(actor: Actor, path: str, need: Role) -> None:
 class ArtifactListView(MlflowEndpoint):
     http_method_names = ["get", "options"]
 
-    def get(self, request, *args, **kwargs):
-        path = artifacts.safe_artifact_path(request.query_params.get("path", ""))
-        _authorize(Actor.from_request(request), path, Role.VIEWER)
+    def get(self, request, actor: Actor, *args, **kwargs):
+        path = artifacts.safe_artifact_path(request.GET.get("path", ""))
+        _authorize(actor, path, Role.VIEWER)
         files = []
         for entry in artifacts.artifact_list(path=path):
             item: dict = {"path": entry.path, "is_dir": entry.is_dir}
@@ -54,9 +54,9 @@ class ArtifactListView(MlflowEndpoint):
 class ArtifactView(MlflowEndpoint):
     http_method_names = ["get", "put", "delete", "options"]
 
-    def get(self, request, artifact_path: str = "", *args, **kwargs):
+    def get(self, request, actor: Actor, artifact_path: str = "", *args, **kwargs):
         path = artifacts.safe_artifact_path(artifact_path)
-        _authorize(Actor.from_request(request), path, Role.VIEWER)
+        _authorize(actor, path, Role.VIEWER)
         response = FileResponse(
             artifacts.artifact_open(path=path),
             as_attachment=True,
@@ -68,15 +68,15 @@ class ArtifactView(MlflowEndpoint):
         response["Content-Security-Policy"] = "sandbox"
         return response
 
-    def put(self, request, artifact_path: str = "", *args, **kwargs):
+    def put(self, request, actor: Actor, artifact_path: str = "", *args, **kwargs):
         path = artifacts.safe_artifact_path(artifact_path)
-        _authorize(Actor.from_request(request), path, Role.EDITOR)
+        _authorize(actor, path, Role.EDITOR)
         # The raw Django request is a stream: the upload goes to storage in chunks.
-        artifacts.artifact_save(path=path, content=request._request)
+        artifacts.artifact_save(path=path, content=request)
         return json_response({})
 
-    def delete(self, request, artifact_path: str = "", *args, **kwargs):
+    def delete(self, request, actor: Actor, artifact_path: str = "", *args, **kwargs):
         path = artifacts.safe_artifact_path(artifact_path)
-        _authorize(Actor.from_request(request), path, Role.MANAGER)
+        _authorize(actor, path, Role.MANAGER)
         artifacts.artifact_delete(path=path)
         return HttpResponse(status=200, content="{}", content_type="application/json")
