@@ -166,6 +166,9 @@ def experiment_purge(*, actor: Actor, experiment: Experiment) -> None:
         project=experiment.project,
         target=experiment,
     )
+    # Points have no foreign key constraint (see Metric.run): lock the runs first, so a batch
+    # still writing to one finishes before its points are deleted, and a later one finds no run.
+    list(Run.objects.select_for_update().filter(experiment=experiment).values_list("pk"))
     experiment.delete()
 
 
