@@ -23,8 +23,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.profile_ingest")
     parser.add_argument("--postgres", default=DEFAULT_POSTGRES, help="server to make the DB on")
     parser.add_argument("--database", default="bench_profile", help="name of the fresh database")
-    parser.add_argument("--batches", type=int, default=30)
+    parser.add_argument("--batches", type=int, default=30, help="requests (or runs) to time")
+    parser.add_argument(
+        "--endpoint",
+        choices=["log-batch", "log-metric", "sweep"],
+        default="log-batch",
+        help="log-batch: 1,000 points a request; log-metric: one point a request; "
+        "sweep: create, log 10 params + 10 metrics, finish (figure 3)",
+    )
     parser.add_argument("--top", type=int, default=40, help="profile entries to print")
+    parser.add_argument(
+        "--sort", default="cumulative", help="pstats sort key: cumulative, tottime, ncalls"
+    )
     args = parser.parse_args()
 
     os.environ.update(
@@ -74,23 +84,52 @@ def main() -> None:
         ]  # fmt: skip
         return {"run_id": run_id, "metrics": metrics}
 
-    post(f"{api}/runs/log-batch", batch(0))  # warm: imports, connection, first keys
+    def one_point(b: int) -> None:
+        metric = {"key": "loss", "value": 1.0 / (b + 1), "timestamp": 0, "step": b}
+        post(f"{api}/runs/log-metric", {"run_id": run_id, **metric})
+
+    def trial(b: int) -> None:
+        created = post(f"{api}/runs/create", {"experiment_id": experiment_id, "run_name": f"t{b}"})
+        trial_id = created["run"]["info"]["run_id"]
+        post(
+            f"{api}/runs/log-batch",
+            {
+                "run_id": trial_id,
+                "params": [{"key": f"p{j}", "value": str(b % (j + 2))} for j in range(10)],
+                "metrics": [
+                    {"key": f"m{j}", "value": b / (j + 1), "timestamp": 0, "step": 0}
+                    for j in range(10)
+                ],
+                "tags": [{"key": "team", "value": "rl"}],
+            },
+        )
+        post(f"{api}/runs/update", {"run_id": trial_id, "status": "FINISHED", "end_time": 1})
+
+    work, unit, per = {
+        "log-batch": (lambda b: post(f"{api}/runs/log-batch", batch(b)), "points", 1000),
+        "log-metric": (one_point, "requests", 1),
+        "sweep": (trial, "runs", 1),
+    }[args.endpoint]
+    work(0)  # warm: imports, connection, first keys
     started = time.perf_counter()
     for b in range(1, args.batches + 1):
-        post(f"{api}/runs/log-batch", batch(b))
+        work(b)
     seconds = time.perf_counter() - started
-    print(f"{args.batches} batches, no profiler: {args.batches * 1000 / seconds:,.0f} points/s")
+    rate = args.batches * per / seconds
+    print(f"{args.batches} x {args.endpoint}, no profiler: {rate:,.0f} {unit}/s")
 
     profile = cProfile.Profile()
     started = time.perf_counter()
     profile.enable()
     for b in range(args.batches + 1, 2 * args.batches + 1):
-        post(f"{api}/runs/log-batch", batch(b))
+        work(b)
     profile.disable()
     seconds = time.perf_counter() - started
-    print(f"{args.batches} batches, profiled: {args.batches * 1000 / seconds:,.0f} points/s")
+    print(
+        f"{args.batches} x {args.endpoint}, profiled: {args.batches * per / seconds:,.0f} {unit}/s"
+    )
     out = io.StringIO()
-    pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(args.top)
+    pstats.Stats(profile, stream=out).sort_stats(args.sort).print_stats(args.top)
     print(out.getvalue())
 
 

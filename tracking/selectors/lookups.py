@@ -42,11 +42,11 @@ def experiment_for_user(
 
 def run_for_user(*, actor: Actor, run_id: str, need: Role = Role.VIEWER) -> Run:
     """The run, or Http404 when it does not exist or the actor cannot see its project."""
-    run = (
-        Run.objects.select_related("experiment__project", "user", "parent")
-        .filter(run_id=str(run_id))
-        .first()
-    )
+    # [:1], not first(): run_id is unique, and first() would add an ORDER BY to compile.
+    found = Run.objects.select_related("experiment__project", "user", "parent").filter(
+        run_id=str(run_id)
+    )[:1]
+    run = next(iter(found), None)
     if run is None:
         raise Http404("No such run.")
     require_role(actor=actor, project=run.experiment.project, need=need)

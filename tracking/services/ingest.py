@@ -8,10 +8,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import orjson
 from django.db import connection, transaction
 
-from tracking.errors import InvalidInput
+from accounts.access import Actor, token_role
+from accounts.models import Role
+from tracking.errors import InvalidInput, NotFound
 from tracking.models import Lifecycle, Param, Run, RunTag
+from tracking.selectors.lookups import run_for_user
 from tracking.services.summaries import summary_schedule
 
 # MLflow's limits, so a batch the official client accepts is one we accept.
@@ -38,6 +42,24 @@ class MetricIn:
     value: float
     timestamp: int
     step: int = 0
+
+
+@dataclass(slots=True)
+class MetricColumns:
+    """A batch's points as four columns, the shape the database takes them in.
+
+    What the MLflow endpoints parse a batch into: a thousand MetricIn objects cost more than the
+    rest of the request. Whoever builds one guarantees the types (str, float, int, int); keys and
+    the number of points are still validated here.
+    """
+
+    keys: list[str]
+    values: list[float]
+    timestamps: list[int]
+    steps: list[int]
+
+    def __len__(self) -> int:
+        return len(self.keys)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,10 +118,41 @@ def validate_text(value: object, *, limit: int, what: str, field: str) -> str:
     return value
 
 
+def metric_columns(metrics: Sequence[MetricIn] | MetricColumns) -> MetricColumns:
+    """The points as columns, checking the types of each MetricIn on the way."""
+    if isinstance(metrics, MetricColumns):
+        return metrics
+    for i, metric in enumerate(metrics):
+        if isinstance(metric.value, bool) or not isinstance(metric.value, int | float):
+            raise InvalidInput(f"'metrics[{i}].value' must be a number.", field="value")
+        validate_int64(metric.timestamp, field=f"metrics[{i}].timestamp")
+        validate_int64(metric.step, field=f"metrics[{i}].step")
+    try:
+        values = [float(m.value) for m in metrics]
+    except OverflowError:
+        raise InvalidInput("A metric value is too large for a float.", field="value") from None
+    return MetricColumns(
+        keys=[m.key for m in metrics],
+        values=values,
+        timestamps=[m.timestamp for m in metrics],
+        steps=[m.step for m in metrics],
+    )
+
+
+def _validate_keys(keys: list) -> None:
+    # Once per distinct key: a batch is typically 100 keys x 10 steps.
+    seen: set[str] = set()
+    for i, key in enumerate(keys):
+        if isinstance(key, str) and key in seen:
+            continue
+        validate_key(key, what="Metric name", field=f"metrics[{i}].key")
+        seen.add(key)
+
+
 def _validate_batch(
     *,
     run: Run,
-    metrics: Sequence[MetricIn],
+    metrics: MetricColumns,
     params: Sequence[ParamIn],
     tags: Sequence[TagIn],
 ) -> None:
@@ -131,12 +184,7 @@ def _validate_batch(
             f"total; this one has {total}.",
             field="metrics",
         )
-    for i, metric in enumerate(metrics):
-        validate_key(metric.key, what="Metric name", field=f"metrics[{i}].key")
-        if isinstance(metric.value, bool) or not isinstance(metric.value, int | float):
-            raise InvalidInput(f"'metrics[{i}].value' must be a number.", field="value")
-        validate_int64(metric.timestamp, field=f"metrics[{i}].timestamp")
-        validate_int64(metric.step, field=f"metrics[{i}].step")
+    _validate_keys(metrics.keys)
     seen: dict[str, str] = {}
     for i, param in enumerate(params):
         validate_key(param.key, what="Param key", field=f"params[{i}].key")
@@ -155,8 +203,6 @@ def _validate_batch(
         validate_text(tag.value, limit=MAX_TAG_VALUE_LENGTH, what="Tag value", field=f"tags[{i}]")
         if tag.key == RUN_NAME_TAG and len(tag.value) > Run._meta.get_field("name").max_length:
             raise InvalidInput("The run name is longer than 250 characters.", field=f"tags[{i}]")
-    if params:
-        _check_params_unchanged(run=run, params=seen)
 
 
 def _check_params_unchanged(*, run: Run, params: dict[str, str]) -> None:
@@ -173,17 +219,7 @@ def _check_params_unchanged(*, run: Run, params: dict[str, str]) -> None:
 
 
 # Raw SQL on purpose: the ORM's bulk_update builds a CASE expression per row and field, which
-# cost more than half of every log-batch request. On PostgreSQL the rows travel as arrays
-# through unnest(), so a 1000-point batch is one short statement with six parameters instead of
-# 6000 placeholders for the driver to rewrite; SQLite takes a plain VALUES list.
-_PG_POINTS = (
-    "SELECT %s, * FROM unnest(%s::varchar[], %s::bigint[], %s::bigint[], %s::float8[], "
-    "%s::boolean[])"
-)
-_PG_LATEST = (
-    "SELECT %s, u.*, %s FROM unnest(%s::varchar[], %s::bigint[], %s::bigint[], "
-    "%s::float8[], %s::boolean[]) AS u"
-)
+# cost more than half of every log-batch request.
 _INSERT_POINTS_SQL = (
     'INSERT INTO tracking_metric (run_id, "key", step, "timestamp", value, is_nan) {rows} '
     "ON CONFLICT DO NOTHING"
@@ -204,6 +240,82 @@ _UPSERT_LATEST_SQL = (
         for col in ("step", '"timestamp"', "value", "is_nan")
     )
 )
+# PostgreSQL: a whole batch is one statement, one round trip. Its first part bumps the run's
+# seq, which takes the run's row lock until commit: batches of one run are serialised, seq stays
+# monotonic and two batches never upsert the same LatestMetric rows at once. Only a run that
+# matches {where} (and is active) gets points: no row back means nothing was written. The
+# points travel as five array literals through unnest() (see _pg_arrays); the latest point of
+# each key is picked by DISTINCT ON, in key order, so concurrent writers lock rows alike; and a
+# retried batch hits the unique constraint and writes nothing twice.
+_PG_WRITE_METRICS_SQL = (
+    """
+WITH r AS (
+    UPDATE tracking_run SET metric_seq = metric_seq + 1
+    WHERE {where} AND lifecycle = 'active'
+    RETURNING id, metric_seq
+), u AS (
+    SELECT * FROM unnest(%(keys)s::varchar[], %(steps)s::bigint[], %(timestamps)s::bigint[],
+                         %(values)s::float8[], %(nans)s::boolean[])
+        AS u ("key", step, "timestamp", value, is_nan)
+), points AS (
+    """  # noqa: S608 (only this module's constants go in)
+    + _INSERT_POINTS_SQL.format(rows="SELECT r.id, u.* FROM r, u")
+    + """
+), latest AS (
+    """
+    + _UPSERT_LATEST_SQL.format(
+        rows='SELECT DISTINCT ON (u."key") r.id, u.*, r.metric_seq FROM r, u '
+        'ORDER BY u."key", u.step DESC, u."timestamp" DESC, u.value DESC, u.is_nan DESC'
+    )
+    + """
+)
+SELECT id, metric_seq FROM r
+"""
+)
+_RUN_BY_PK = "id = %(run)s"
+_RUN_BY_ID_IN_PROJECT = (
+    "run_id = %(run)s AND experiment_id IN "
+    "(SELECT id FROM tracking_experiment WHERE project_id = %(project)s)"
+)
+
+
+def _pg_arrays(metrics: MetricColumns) -> dict[str, str]:
+    """The columns as PostgreSQL array literals.
+
+    Written by orjson in C rather than adapted element by element by the driver, which cost
+    more than the insert itself. Safe as literals: keys are validated to word characters, '.',
+    '-', ' ', ':' and '/' (nothing that needs escaping in JSON or inside a quoted array
+    element), the rest are numbers, and floats are written in their shortest exact form.
+    """
+    values = metrics.values
+    nans = [value != value for value in values]
+    if True in nans:
+        # NaN is stored as 0 with is_nan set (see Metric).
+        values = [0.0 if nan else value for value, nan in zip(values, nans, strict=True)]
+    if math.inf in values or -math.inf in values:
+        # JSON has no infinities (orjson writes null); repr writes them as PostgreSQL reads them.
+        written_values = ",".join(map(repr, values))
+    else:
+        written_values = _json_items(values)
+    return {
+        "keys": "{" + _json_items(metrics.keys) + "}",
+        "steps": "{" + _json_items(metrics.steps) + "}",
+        "timestamps": "{" + _json_items(metrics.timestamps) + "}",
+        "values": "{" + written_values + "}",
+        "nans": "{" + ",".join(["t" if nan else "f" for nan in nans]) + "}",
+    }
+
+
+def _json_items(items: list) -> str:
+    """The items of a JSON array, without its brackets."""
+    return orjson.dumps(items).decode()[1:-1]
+
+
+def _pg_write_metrics(*, where: str, params: dict, metrics: MetricColumns) -> tuple[int, int]:
+    """(run pk, new seq) of the run matching `where` that got the points, or None."""
+    with connection.cursor() as cursor:
+        cursor.execute(_PG_WRITE_METRICS_SQL.format(where=where), {**params, **_pg_arrays(metrics)})
+        return cursor.fetchone()
 
 
 def _values_clause(width: int, count: int) -> str:
@@ -211,61 +323,55 @@ def _values_clause(width: int, count: int) -> str:
     return "VALUES " + ", ".join([row] * count)
 
 
-def _insert_points(cursor, *, run_pk: int, points: list[tuple]) -> None:
-    """Insert (key, step, timestamp, value, is_nan) rows; existing identical points are skipped."""
-    if connection.vendor == "postgresql":
-        columns = [list(column) for column in zip(*points, strict=True)]
-        cursor.execute(_INSERT_POINTS_SQL.format(rows=_PG_POINTS), [run_pk, *columns])
-        return
-    for start in range(0, len(points), INSERT_BATCH_SIZE):
-        chunk = points[start : start + INSERT_BATCH_SIZE]
-        params: list = []
-        for point in chunk:
-            params += (run_pk, *point)
-        cursor.execute(_INSERT_POINTS_SQL.format(rows=_values_clause(6, len(chunk))), params)
-
-
-def _upsert_latest(cursor, *, run_pk: int, seq: int, rows: list[tuple]) -> None:
-    """Upsert (key, step, timestamp, value, is_nan) rows, given in key order, as latest points."""
-    if connection.vendor == "postgresql":
-        columns = [list(column) for column in zip(*rows, strict=True)]
-        cursor.execute(_UPSERT_LATEST_SQL.format(rows=_PG_LATEST), [run_pk, seq, *columns])
-        return
-    for start in range(0, len(rows), INSERT_BATCH_SIZE):
-        chunk = rows[start : start + INSERT_BATCH_SIZE]
-        params: list = []
-        for row in chunk:
-            params += (run_pk, *row, seq)
-        cursor.execute(_UPSERT_LATEST_SQL.format(rows=_values_clause(7, len(chunk))), params)
-
-
-def _write_metrics(*, run: Run, metrics: Sequence[MetricIn]) -> None:
+def _sqlite_write_metrics(*, run: Run, metrics: MetricColumns) -> int | None:
     points: dict[tuple, None] = {}
     best: dict[str, tuple] = {}
-    for metric in metrics:
-        value = float(metric.value)
+    for key, value, timestamp, step in zip(
+        metrics.keys, metrics.values, metrics.timestamps, metrics.steps, strict=True
+    ):
         is_nan = math.isnan(value)
         stored = 0.0 if is_nan else value
-        points[(metric.key, metric.step, metric.timestamp, stored, is_nan)] = None
-        order = (metric.step, metric.timestamp, stored, is_nan)
-        if metric.key not in best or order > best[metric.key]:
-            best[metric.key] = order
+        points[(key, step, timestamp, stored, is_nan)] = None
+        order = (step, timestamp, stored, is_nan)
+        if key not in best or order > best[key]:
+            best[key] = order
     with connection.cursor() as cursor:
-        # Takes the run's row lock until commit, which serialises batches of one run: seq stays
-        # monotonic, and two batches never upsert the same LatestMetric rows concurrently.
         cursor.execute(
             "UPDATE tracking_run SET metric_seq = metric_seq + 1 WHERE id = %s "
-            "RETURNING metric_seq",
+            "AND lifecycle = 'active' RETURNING metric_seq",
             [run.pk],
         )
-        seq = cursor.fetchone()[0]
-        run.metric_seq = seq
-        # A retried batch hits the unique constraint and writes nothing twice.
-        _insert_points(cursor, run_pk=run.pk, points=list(points))
-        # In key order, like every multi-row write here, so concurrent writers lock alike.
-        _upsert_latest(
-            cursor, run_pk=run.pk, seq=seq, rows=[(key, *best[key]) for key in sorted(best)]
-        )
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        seq = row[0]
+        rows = list(points)
+        for start in range(0, len(rows), INSERT_BATCH_SIZE):
+            chunk = rows[start : start + INSERT_BATCH_SIZE]
+            cursor.execute(
+                _INSERT_POINTS_SQL.format(rows=_values_clause(6, len(chunk))),
+                [x for point in chunk for x in (run.pk, *point)],
+            )
+        latest = [(key, *best[key]) for key in sorted(best)]
+        for start in range(0, len(latest), INSERT_BATCH_SIZE):
+            chunk = latest[start : start + INSERT_BATCH_SIZE]
+            cursor.execute(
+                _UPSERT_LATEST_SQL.format(rows=_values_clause(7, len(chunk))),
+                [x for row in chunk for x in (run.pk, *row, seq)],
+            )
+        return seq
+
+
+def _write_metrics(*, run: Run, metrics: MetricColumns) -> None:
+    if connection.vendor == "postgresql":
+        written = _pg_write_metrics(where=_RUN_BY_PK, params={"run": run.pk}, metrics=metrics)
+        seq = written[1] if written else None
+    else:
+        seq = _sqlite_write_metrics(run=run, metrics=metrics)
+    if seq is None:
+        # Validated as active a moment ago: deleted or purged since.
+        raise NotFound(f"Run '{run.run_id}' not found.")
+    run.metric_seq = seq
 
 
 def _write_params(*, run: Run, params: Sequence[ParamIn]) -> None:
@@ -274,8 +380,9 @@ def _write_params(*, run: Run, params: Sequence[ParamIn]) -> None:
         [Param(run=run, key=p.key, value=p.value) for p in sorted(params, key=lambda p: p.key)],
         ignore_conflicts=True,
     )
-    # A concurrent batch may have logged a different value between validation and insert;
-    # re-reading inside the transaction turns that race into the same error as a slow retry.
+    # Params are immutable. Keys logged before (by an earlier or a concurrent batch) were
+    # skipped above; reading them back inside the transaction finds any with another value,
+    # and the error rolls the whole batch back. One check, after the insert, covers both.
     _check_params_unchanged(run=run, params={p.key: p.value for p in params})
 
 
@@ -311,11 +418,12 @@ def _write_tags(*, run: Run, tags: Sequence[TagIn]) -> None:
 def run_log_batch(
     *,
     run: Run,
-    metrics: Sequence[MetricIn] = (),
+    metrics: Sequence[MetricIn] | MetricColumns = (),
     params: Sequence[ParamIn] = (),
     tags: Sequence[TagIn] = (),
 ) -> None:
     """Write one batch all-or-nothing; a retried batch changes nothing (clients retry POSTs)."""
+    metrics = metric_columns(metrics)
     _validate_batch(run=run, metrics=metrics, params=params, tags=tags)
     if not (metrics or params or tags):
         return
@@ -329,3 +437,38 @@ def run_log_batch(
         if metrics:
             run_pk = run.pk
             transaction.on_commit(lambda: summary_schedule(run_pk))
+
+
+def run_log_metrics(*, actor: Actor, run_id: str, metrics: Sequence[MetricIn] | MetricColumns):
+    """Points for the run with MLflow's id, as the actor: log-metric, and log-batch without
+    params or tags, the calls a training loop makes most.
+
+    On PostgreSQL, for a token that may write, access check, lock and write are one statement
+    (no query for the run first); anything else, and every error, goes the general way.
+    """
+    metrics = metric_columns(metrics)
+    _validate_batch(run=_ANY_ACTIVE_RUN, metrics=metrics, params=(), tags=())
+    access = token_role(actor)
+    if (
+        metrics
+        and access is not None
+        and access[1].covers(Role.EDITOR)
+        and connection.vendor == "postgresql"
+    ):
+        written = _pg_write_metrics(
+            where=_RUN_BY_ID_IN_PROJECT,
+            params={"run": str(run_id), "project": access[0]},
+            metrics=metrics,
+        )
+        if written is not None:
+            run_pk = written[0]
+            # Outside a transaction the statement has committed and this runs at once.
+            transaction.on_commit(lambda: summary_schedule(run_pk))
+            return
+    # Not in the token's project, deleted, or not a token: the general path says which.
+    run = run_for_user(actor=actor, run_id=run_id, need=Role.EDITOR)
+    run_log_batch(run=run, metrics=metrics)
+
+
+# Stands in for the run when a batch is checked before its run is read.
+_ANY_ACTIVE_RUN = Run(lifecycle=Lifecycle.ACTIVE)
