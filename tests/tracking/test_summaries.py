@@ -358,7 +358,7 @@ def test_a_broker_error_while_enqueueing_does_not_fail_the_write(run, monkeypatc
         raise OperationalError("Error 111 connecting to the broker. Connection refused.")
 
     # A dead broker cannot be produced here without stopping the one other tests share.
-    monkeypatch.setattr(tasks.summarize_run, "delay", broker_down)
+    monkeypatch.setattr(tasks.summarize_run, "apply_async", broker_down)
 
     summary_schedule(run.pk)
 

@@ -53,7 +53,9 @@ def summary_schedule(run_pk: int) -> None:
         logger.exception("Could not mark the summary of run %s pending", run_pk)
         return
     try:
-        summarize_run.delay(run_pk)
+        # The delay lets the writes of the next moment join this summary: their marker check
+        # above finds it pending. The worker reads the points when the task starts, after them.
+        summarize_run.apply_async((run_pk,), countdown=settings.MLPLATFORM_SUMMARY_DELAY or None)
     except Exception:
         logger.exception("Could not enqueue the summary of run %s", run_pk)
         # Without the marker the next write, or the reconciler, enqueues again right away.
