@@ -22,6 +22,7 @@ from django.db.models import (
     Case,
     Exists,
     F,
+    FilteredRelation,
     IntegerField,
     Lookup,
     Model,
@@ -667,12 +668,18 @@ def _milliseconds_condition(field: str, comparator: str, value) -> Q:
     }[comparator]
 
 
-def _metric_condition(comparator: str, value) -> Q:
+def _metric_condition(comparator: str, value, prefix: str = "") -> Q:
+    """The condition on a LatestMetric row, or on the one `prefix` (`name__`) joins."""
     number = float(value)
+    is_nan, value_field = f"{prefix}is_nan", f"{prefix}value"
     # NaN is stored as 0 with is_nan set; like MLflow (and IEEE), NaN satisfies only `!=`.
     if comparator == "!=":
-        return Q(is_nan=True) | Q(value__lt=number) | Q(value__gt=number)
-    return Q(is_nan=False, **{f"value__{_LOOKUPS[comparator]}": number})
+        return (
+            Q(**{is_nan: True})
+            | Q(**{f"{value_field}__lt": number})
+            | Q(**{f"{value_field}__gt": number})
+        )
+    return Q(**{is_nan: False, f"{value_field}__{_LOOKUPS[comparator]}": number})
 
 
 def _key_condition(model: type[Model], owner: str, comparison: Comparison):
@@ -777,11 +784,21 @@ def _direction(expression, ascending: bool):
 
 def order_runs(qs: QuerySet[Run], order_by: Iterable[str] | None) -> QuerySet[Run]:
     """qs ordered by order_by clauses, then start_time DESC and run_id (MLflow's order)."""
+    return _order_runs(qs, parse_order_by(order_by), joined={})
+
+
+def _order_runs(
+    qs: QuerySet[Run], clauses: list[OrderBy], *, joined: dict[str, str]
+) -> QuerySet[Run]:
     ordering = []
     annotations = {}
-    for index, clause in enumerate(parse_order_by(order_by)):
+    for index, clause in enumerate(clauses):
         if clause.kind == ATTRIBUTE:
             ordering.append(_direction(F(_RUN_ORDER_FIELDS[clause.key]), clause.ascending))
+            continue
+        if clause.kind == METRIC and clause.key in joined:
+            # Every run left has a real value of this metric: no NaN or missing ranks to sort.
+            ordering.append(_direction(F(f"{joined[clause.key]}__value"), clause.ascending))
             continue
         model = _RUN_KEY_MODELS[clause.kind]
         rows = model.objects.filter(run=OuterRef("pk"), key=clause.key)
@@ -803,6 +820,42 @@ def order_runs(qs: QuerySet[Run], order_by: Iterable[str] | None) -> QuerySet[Ru
     if annotations:
         qs = qs.annotate(**annotations)
     return qs.order_by(*ordering)
+
+
+# A run satisfies these only with a real (not NaN) value of the metric.
+_REAL_VALUE_COMPARATORS = frozenset(NUMERIC_COMPARATORS) - {"!="}
+
+
+def filter_and_order_runs(
+    qs: QuerySet[Run], text: str | None, order_by: Iterable[str] | None
+) -> QuerySet[Run]:
+    """`order_runs(filter_runs(qs, text), order_by)`, reading a metric that is both compared to
+    a number and ordered by only once.
+
+    Apart, such a metric costs each candidate run an EXISTS and two ordering subqueries; here
+    its row (one per run and key) is joined once and compared and sorted on, and as every run
+    left has a real value of it, the NaN and missing ranks need no sorting. On PostgreSQL that
+    is about a fifth of the benchmark search, `metrics.acc > 0.5 and ...` by `metrics.acc DESC`.
+    """
+    comparisons = parse_filter(text or "")
+    clauses = parse_order_by(order_by)
+    ordered_metrics = {clause.key for clause in clauses if clause.kind == METRIC}
+    joined: dict[str, str] = {}
+    for comparison in comparisons:
+        if (
+            comparison.kind != METRIC
+            or comparison.key not in ordered_metrics
+            or comparison.comparator not in _REAL_VALUE_COMPARATORS
+        ):
+            qs = qs.filter(_run_condition(comparison))
+            continue
+        name = joined.get(comparison.key)
+        if name is None:
+            name = joined[comparison.key] = f"search_metric_{len(joined)}"
+            condition = Q(latest_metrics__key=comparison.key)
+            qs = qs.alias(**{name: FilteredRelation("latest_metrics", condition=condition)})
+        qs = qs.filter(_metric_condition(comparison.comparator, comparison.value, f"{name}__"))
+    return _order_runs(qs, clauses, joined=joined)
 
 
 _EXPERIMENT_ORDER_FIELDS = {

@@ -39,7 +39,16 @@ from tracking.selectors.runs import run_details
 from tracking.selectors.runs import run_search as search_runs
 from tracking.services import experiments as experiment_services
 from tracking.services import runs as run_services
-from tracking.services.ingest import MetricIn, ParamIn, TagIn, run_log_batch
+from tracking.services.ingest import (
+    INT64_MAX,
+    INT64_MIN,
+    MetricColumns,
+    MetricIn,
+    ParamIn,
+    TagIn,
+    run_log_batch,
+    run_log_metrics,
+)
 
 MAX_BATCH_BYTES = 1_000_000
 SEARCH_MAX_RESULTS = 50_000
@@ -47,10 +56,7 @@ SEARCH_DEFAULT_MAX_RESULTS = 1000
 
 
 def _run(fields: Fields, actor: Actor, need: Role = Role.VIEWER) -> Run:
-    run_id = fields.str("run_id") or fields.str("run_uuid")
-    if not run_id:
-        raise InvalidInput("Missing value for required parameter 'run_id'.", field="run_id")
-    return run_for_user(actor=actor, run_id=run_id, need=need)
+    return run_for_user(actor=actor, run_id=_run_id(fields), need=need)
 
 
 def _experiment(fields: Fields, actor: Actor, need: Role = Role.VIEWER) -> Experiment:
@@ -186,7 +192,6 @@ def run_create(request, fields: Fields, actor: Actor) -> dict:
         start_time=fields.int("start_time"),
         tags=tags,
     )
-    run = run_for_user(actor=actor, run_id=run.run_id)
     return {"run": run_out(_with_details([run])[0])}
 
 
@@ -196,11 +201,10 @@ def run_get(request, fields: Fields, actor: Actor) -> dict:
 
 
 def run_update(request, fields: Fields, actor: Actor) -> dict:
-    run = _run(fields, actor, Role.EDITOR)
     status = fields.enum("status", [*RunStatus.values, ""], default="") or None
-    run_services.run_update(
+    run = run_services.run_update_by_id(
         actor=actor,
-        run=run,
+        run_id=_run_id(fields),
         status=status,
         end_time=fields.int("end_time"),
         name=fields.str("run_name"),
@@ -218,16 +222,12 @@ def run_restore(request, fields: Fields, actor: Actor) -> dict:
     return {}
 
 
-def run_search(request, fields: Fields, actor: Actor) -> dict:
+def run_search(request, fields: Fields, actor: Actor) -> Encoded:
     ids = [str(i) for i in fields.list("experiment_ids")]
     if "0" in ids:
         ids[ids.index("0")] = str(experiment_by_id(actor, "0").pk)
     pks = [int(i) for i in ids if i.isdigit()]
-    experiments = list(
-        Experiment.objects.filter(pk__in=pks, project__in=projects_for(actor=actor)).select_related(
-            "project"
-        )
-    )
+    experiments = Experiment.objects.filter(pk__in=pks, project__in=projects_for(actor=actor))
     max_results = fields.int("max_results", default=SEARCH_DEFAULT_MAX_RESULTS)
     if not 1 <= max_results <= SEARCH_MAX_RESULTS:
         raise InvalidInput(
@@ -244,13 +244,7 @@ def run_search(request, fields: Fields, actor: Actor) -> dict:
         page_token=fields.str("page_token") or None,
         prefetch=False,
     )
-    details = run_details(runs)
-    body: dict = {}
-    if runs:
-        body["runs"] = [run_rows_out(run, details) for run in runs]
-    if next_token:
-        body["next_page_token"] = next_token
-    return body
+    return run_rows_out(runs, run_details(runs), next_token)
 
 
 def _metric(item: dict, path: str) -> MetricIn:
@@ -276,18 +270,58 @@ def _objects(fields: Fields, name: str) -> list[dict]:
     return items
 
 
+def _metric_columns(items: list[dict]) -> MetricColumns:
+    """The batch's points as columns. A point as the official client sends it (str key, float
+    value, int timestamp and step) takes the short way; anything else goes through `_metric`,
+    which knows every form MLflow's JSON allows and every error message."""
+    keys: list[str] = []
+    values: list[float] = []
+    timestamps: list[int] = []
+    steps: list[int] = []
+    for i, item in enumerate(items):
+        key = item.get("key")
+        value = item.get("value")
+        timestamp = item.get("timestamp")
+        step = item.get("step", 0)
+        if not (
+            type(key) is str
+            and type(value) is float
+            and type(timestamp) is int
+            and type(step) is int
+            and INT64_MIN <= timestamp <= INT64_MAX
+            and INT64_MIN <= step <= INT64_MAX
+        ):
+            metric = _metric(item, f"metrics[{i}]")
+            key, value, timestamp, step = metric.key, metric.value, metric.timestamp, metric.step
+        keys.append(key)
+        values.append(value)
+        timestamps.append(timestamp)
+        steps.append(step)
+    return MetricColumns(keys=keys, values=values, timestamps=timestamps, steps=steps)
+
+
+def _run_id(fields: Fields) -> str:
+    run_id = fields.str("run_id") or fields.str("run_uuid")
+    if not run_id:
+        raise InvalidInput("Missing value for required parameter 'run_id'.", field="run_id")
+    return run_id
+
+
 def run_log_batch_view(request, fields: Fields, actor: Actor) -> dict:
     if len(request.body) > MAX_BATCH_BYTES:
         raise InvalidInput(
             f"A batch may be at most {MAX_BATCH_BYTES} bytes; this one has {len(request.body)}.",
             field="body",
         )
-    metrics = [_metric(item, f"metrics[{i}]") for i, item in enumerate(_objects(fields, "metrics"))]
+    metrics = _metric_columns(_objects(fields, "metrics"))
     params = [
         ParamIn(key=param.str("key", required=True), value=param.str("value", default=""))
         for param in map(Fields, _objects(fields, "params"))
     ]
     tags = _tags(fields)
+    if not (params or tags):
+        run_log_metrics(actor=actor, run_id=_run_id(fields), metrics=metrics)
+        return {}
     run = _run(fields, actor, Role.EDITOR)
     run_log_batch(run=run, metrics=metrics, params=params, tags=tags)
     return {}
@@ -295,7 +329,7 @@ def run_log_batch_view(request, fields: Fields, actor: Actor) -> dict:
 
 def run_log_metric(request, fields: Fields, actor: Actor) -> dict:
     metric = _metric(fields.data, "metric")
-    run_log_batch(run=_run(fields, actor, Role.EDITOR), metrics=[metric])
+    run_log_metrics(actor=actor, run_id=_run_id(fields), metrics=[metric])
     return {}
 
 

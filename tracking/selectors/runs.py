@@ -11,16 +11,19 @@ import binascii
 import hashlib
 import json
 from collections.abc import Iterable
+from itertools import groupby
+from operator import itemgetter
+from typing import NamedTuple
 
+from django.db import connection
 from django.db.models import QuerySet, prefetch_related_objects
 
 from tracking.models import Experiment, LatestMetric, Lifecycle, Param, Run, RunTag
 from tracking.search import (
     SearchError,
+    filter_and_order_runs,
     filter_experiments,
-    filter_runs,
     order_experiments,
-    order_runs,
 )
 
 MAX_RESULTS_LIMIT = 50_000
@@ -104,7 +107,7 @@ def _runs(
     experiment_ids: list[int], filter_string: str | None, order_by, run_view_type: str
 ) -> QuerySet[Run]:
     qs = Run.objects.filter(experiment__in=experiment_ids, lifecycle__in=_lifecycles(run_view_type))
-    qs = order_runs(filter_runs(qs, filter_string), order_by)
+    qs = filter_and_order_runs(qs, filter_string, order_by)
     return qs.select_related("experiment", "user")
 
 
@@ -119,6 +122,35 @@ def run_queryset(
     return _runs(_experiment_ids(experiments), filter_string, order_by, run_view_type)
 
 
+class RunRow(NamedTuple):
+    """The columns of a run that MLflow's wire format shows, with its user's username."""
+
+    pk: int
+    run_id: str
+    name: str
+    experiment_id: int
+    status: str
+    start_time: int
+    end_time: int | None
+    lifecycle: str
+    artifact_uri: str
+    username: str | None
+
+
+_ROW_FIELDS = (
+    "pk",
+    "run_id",
+    "name",
+    "experiment_id",
+    "status",
+    "start_time",
+    "end_time",
+    "lifecycle",
+    "artifact_uri",
+    "user__username",
+)
+
+
 def run_search(
     *,
     experiments: Iterable[Experiment],
@@ -128,15 +160,18 @@ def run_search(
     max_results: int = 1000,
     page_token: str | None = None,
     prefetch: bool = True,
-) -> tuple[list[Run], str | None]:
+) -> tuple[list[Run] | list[RunRow], str | None]:
     """One page of matching runs with params, tags and latest metrics, and the next page's token.
 
-    With prefetch=False the runs come without them, for callers that read them as rows with
-    `run_details` instead of building a model instance per param, tag and metric.
+    With prefetch=False the page comes as `RunRow`s instead, without params, tags and metrics,
+    for callers that write them from rows with `run_details`: a model instance per run, and its
+    experiment and user, cost more than the query that finds them.
     """
     _check_max_results(max_results)
     ids = _experiment_ids(experiments)
     qs = _runs(ids, filter_string, order_by, run_view_type)
+    if not prefetch:
+        qs = qs.values_list(*_ROW_FIELDS)
     query_hash = _query_hash(
         what="runs",
         experiments=ids,
@@ -147,7 +182,7 @@ def run_search(
     offset = _page_offset(page_token, query_hash)
     runs, next_token = _page(qs, offset=offset, max_results=max_results, query_hash=query_hash)
     if not prefetch:
-        return runs, next_token
+        return [RunRow._make(row) for row in runs], next_token
     for start in range(0, len(runs), _PREFETCH_CHUNK):
         prefetch_related_objects(
             runs[start : start + _PREFETCH_CHUNK], "params", "tags", "latest_metrics"
@@ -161,27 +196,46 @@ class RunDetails:
     def __init__(self) -> None:
         self.params: dict[int, list[tuple[str, str]]] = {}
         self.tags: dict[int, list[tuple[str, str]]] = {}
-        # (key, value, is_nan, timestamp, step)
+        # (key, value, is_nan, timestamp, step); is_nan is 0 or 1 on SQLite.
         self.metrics: dict[int, list[tuple[str, float, bool, int, int]]] = {}
 
 
-def run_details(runs: list[Run]) -> RunDetails:
+def _detail_query(model, columns: tuple[str, ...], pks: list[int]) -> tuple[str, list]:
+    """`model.objects.filter(run_id__in=pks).values_list("run_id", *columns)`, by run and key."""
+    quote = connection.ops.quote_name
+    names = ", ".join(quote(column) for column in ("run_id", *columns))
+    if connection.vendor == "postgresql":
+        # One array parameter: psycopg writes and PostgreSQL parses it faster than 100 values.
+        where, params = f"{quote('run_id')} = ANY(%s)", [pks]
+    else:
+        where, params = f"{quote('run_id')} IN ({', '.join(['%s'] * len(pks))})", pks
+    sql = (
+        f"SELECT {names} FROM {quote(model._meta.db_table)} "  # noqa: S608 (names from the models)
+        f"WHERE {where} ORDER BY {quote('run_id')}, {quote('key')}"
+    )
+    return sql, params
+
+
+def run_details(runs: list[Run] | list[RunRow]) -> RunDetails:
     """Params, tags and latest metrics of the runs in three queries, without model instances.
 
-    A page of 1,000 runs has tens of thousands of them; rows cost a fraction of instances.
+    A page of 1,000 runs has tens of thousands of them; rows cost a fraction of instances. The
+    queries are written out because the ORM's `values_list` took twice as long as the database
+    for a 100-run page.
     """
     details = RunDetails()
     pks = [run.pk for run in runs]
-    for start in range(0, len(pks), _PREFETCH_CHUNK):
-        chunk = pks[start : start + _PREFETCH_CHUNK]
-        for target, model, fields in (
-            (details.params, Param, ("key", "value")),
-            (details.tags, RunTag, ("key", "value")),
-            (details.metrics, LatestMetric, ("key", "value", "is_nan", "timestamp", "step")),
-        ):
-            rows = model.objects.filter(run_id__in=chunk).order_by("key")
-            for run_pk, *row in rows.values_list("run_id", *fields):
-                target.setdefault(run_pk, []).append(tuple(row))
+    with connection.cursor() as cursor:
+        for start in range(0, len(pks), _PREFETCH_CHUNK):
+            chunk = pks[start : start + _PREFETCH_CHUNK]
+            for target, model, columns in (
+                (details.params, Param, ("key", "value")),
+                (details.tags, RunTag, ("key", "value")),
+                (details.metrics, LatestMetric, ("key", "value", "is_nan", "timestamp", "step")),
+            ):
+                cursor.execute(*_detail_query(model, columns, chunk))
+                for run_pk, rows in groupby(cursor.fetchall(), key=itemgetter(0)):
+                    target[run_pk] = [row[1:] for row in rows]
     return details
 
 
