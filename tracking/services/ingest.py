@@ -151,15 +151,10 @@ def _validate_keys(keys: list) -> None:
 
 def _validate_batch(
     *,
-    run: Run,
     metrics: MetricColumns,
     params: Sequence[ParamIn],
     tags: Sequence[TagIn],
 ) -> None:
-    if run.lifecycle != Lifecycle.ACTIVE:
-        raise InvalidInput(
-            f"The run {run.run_id} is deleted; restore it before logging to it.", field="run_id"
-        )
     if len(metrics) > MAX_METRICS_PER_BATCH:
         raise InvalidInput(
             f"A batch may hold at most {MAX_METRICS_PER_BATCH} metrics; this one has "
@@ -424,7 +419,11 @@ def run_log_batch(
 ) -> None:
     """Write one batch all-or-nothing; a retried batch changes nothing (clients retry POSTs)."""
     metrics = metric_columns(metrics)
-    _validate_batch(run=run, metrics=metrics, params=params, tags=tags)
+    if run.lifecycle != Lifecycle.ACTIVE:
+        raise InvalidInput(
+            f"The run {run.run_id} is deleted; restore it before logging to it.", field="run_id"
+        )
+    _validate_batch(metrics=metrics, params=params, tags=tags)
     if not (metrics or params or tags):
         return
     with transaction.atomic():
@@ -447,7 +446,7 @@ def run_log_metrics(*, actor: Actor, run_id: str, metrics: Sequence[MetricIn] | 
     (no query for the run first); anything else, and every error, goes the general way.
     """
     metrics = metric_columns(metrics)
-    _validate_batch(run=_ANY_ACTIVE_RUN, metrics=metrics, params=(), tags=())
+    _validate_batch(metrics=metrics, params=(), tags=())
     access = token_role(actor)
     if (
         metrics
@@ -468,7 +467,3 @@ def run_log_metrics(*, actor: Actor, run_id: str, metrics: Sequence[MetricIn] | 
     # Not in the token's project, deleted, or not a token: the general path says which.
     run = run_for_user(actor=actor, run_id=run_id, need=Role.EDITOR)
     run_log_batch(run=run, metrics=metrics)
-
-
-# Stands in for the run when a batch is checked before its run is read.
-_ANY_ACTIVE_RUN = Run(lifecycle=Lifecycle.ACTIVE)
