@@ -45,16 +45,19 @@ def role_in(*, actor: Actor, project: Project) -> Role | None:
     return _role_in(actor=actor, project_id=project.pk)
 
 
-def token_role(actor: Actor) -> tuple[int, Role] | None:
-    """For a token: its project's id and the actor's role there, known without a query (the
-    role came with the token). None for a browser session, or when it would take a query.
+def token_project_allowing(actor: Actor, need: Role) -> int | None:
+    """The id of the token's project when the actor may do `need` there, known without a
+    query (the role came with the token); None for a browser session, for a role that falls
+    short, or when it would take a query. Callers then ask require_role, which says why.
 
     Hot write paths use it to check access in the same statement that writes.
     """
     if actor.token is None or _token_member_role(actor) is _UNKNOWN:
         return None
     role = _role_in(actor=actor, project_id=actor.token.project_id)
-    return None if role is None else (actor.token.project_id, role)
+    if role is None or not role.covers(need):
+        return None
+    return actor.token.project_id
 
 
 def _role_in(*, actor: Actor, project_id: int) -> Role | None:

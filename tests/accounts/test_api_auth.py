@@ -270,3 +270,21 @@ def test_a_token_whose_user_left_the_project_has_no_role(alice_token, bob, proje
     project.memberships.filter(user=bob).delete()
     token = authenticate_token(raw)
     assert role_in(actor=Actor(user=token.user, token=token), project=project) is None
+
+
+def test_a_token_tells_where_it_may_write_without_a_query(
+    alice, alice_token, bob, bob_token, project, django_assert_num_queries
+):
+    from accounts.access import token_project_allowing
+    from accounts.authentication import authenticate_token
+
+    alice_actor = Actor(user=alice, token=authenticate_token(alice_token[1]))
+    bob_actor = Actor(user=bob, token=authenticate_token(bob_token[1]))
+    with django_assert_num_queries(0):
+        assert token_project_allowing(alice_actor, Role.EDITOR) == project.pk
+        assert token_project_allowing(bob_actor, Role.EDITOR) is None  # bob views only
+        assert token_project_allowing(bob_actor, Role.VIEWER) == project.pk
+        assert token_project_allowing(Actor(user=alice), Role.VIEWER) is None  # a session
+    # Without the role read along with the token it would take a query: the caller asks
+    # require_role instead.
+    assert token_project_allowing(Actor(user=alice, token=alice_token[0]), Role.VIEWER) is None

@@ -175,7 +175,10 @@ class UnknownEndpoint(MlflowEndpoint):
         try:
             self._authenticate(request)
         except Exception as exc:
-            return error_for(exc) or error_response(UNAUTHENTICATED, "Unauthenticated.", 401)
+            response = error_for(exc)
+            if response is None:
+                raise
+            return response
         return error_response(ENDPOINT_NOT_FOUND, f"No MLflow endpoint at {request.path}.", 404)
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import orjson
 from django.db import connection, transaction
 
-from accounts.access import Actor, token_role
+from accounts.access import Actor, token_project_allowing
 from accounts.models import Role
 from tracking.errors import InvalidInput, NotFound
 from tracking.models import Lifecycle, Param, Run, RunTag
@@ -306,7 +306,9 @@ def _json_items(items: list) -> str:
     return orjson.dumps(items).decode()[1:-1]
 
 
-def _pg_write_metrics(*, where: str, params: dict, metrics: MetricColumns) -> tuple[int, int]:
+def _pg_write_metrics(
+    *, where: str, params: dict, metrics: MetricColumns
+) -> tuple[int, int] | None:
     """(run pk, new seq) of the run matching `where` that got the points, or None."""
     with connection.cursor() as cursor:
         cursor.execute(_PG_WRITE_METRICS_SQL.format(where=where), {**params, **_pg_arrays(metrics)})
@@ -447,16 +449,11 @@ def run_log_metrics(*, actor: Actor, run_id: str, metrics: Sequence[MetricIn] | 
     """
     metrics = metric_columns(metrics)
     _validate_batch(metrics=metrics, params=(), tags=())
-    access = token_role(actor)
-    if (
-        metrics
-        and access is not None
-        and access[1].covers(Role.EDITOR)
-        and connection.vendor == "postgresql"
-    ):
+    project_id = token_project_allowing(actor, Role.EDITOR)
+    if metrics and project_id is not None and connection.vendor == "postgresql":
         written = _pg_write_metrics(
             where=_RUN_BY_ID_IN_PROJECT,
-            params={"run": str(run_id), "project": access[0]},
+            params={"run": str(run_id), "project": project_id},
             metrics=metrics,
         )
         if written is not None:

@@ -6,7 +6,7 @@ import secrets
 
 from django.db import connection, transaction
 
-from accounts.access import Actor, require_role, token_role
+from accounts.access import Actor, require_role, token_project_allowing
 from accounts.audit import audit_record
 from accounts.models import AuditAction, Role, User
 from tracking.errors import InvalidInput, NotFound
@@ -98,17 +98,12 @@ def run_update_by_id(
     _check_status(status)
     if end_time is not None:
         validate_int64(end_time, field="end_time")
-    access = token_role(actor)
-    if (
-        name is None
-        and access is not None
-        and access[1].covers(Role.EDITOR)
-        and connection.vendor == "postgresql"
-    ):
+    project_id = token_project_allowing(actor, Role.EDITOR)
+    if name is None and project_id is not None and connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(
                 _PG_FINISH_SQL,
-                {"status": status, "end_time": end_time, "run": run_id, "project": access[0]},
+                {"status": status, "end_time": end_time, "run": run_id, "project": project_id},
             )
             row = cursor.fetchone()
         if row is not None:
