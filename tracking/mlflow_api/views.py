@@ -21,6 +21,7 @@ from tracking.mlflow_api.wire import (
     experiment_out,
     history_out,
     metric_out,
+    new_run_out,
     parse_float,
     parse_int,
     run_info_out,
@@ -46,8 +47,7 @@ from tracking.services.ingest import (
     MetricIn,
     ParamIn,
     TagIn,
-    run_log_batch,
-    run_log_metrics,
+    run_log_batch_by_id,
 )
 
 MAX_BATCH_BYTES = 1_000_000
@@ -183,16 +183,18 @@ def experiment_delete_tag(request, fields: Fields, actor: Actor) -> dict:
 
 
 def run_create(request, fields: Fields, actor: Actor) -> dict:
-    experiment = experiment_by_id(actor, fields.str("experiment_id", default="0"), Role.EDITOR)
-    tags = {tag.key: tag.value for tag in _tags(fields)}
-    run = run_services.run_create(
+    experiment_id = fields.str("experiment_id", default="0")
+    if experiment_id == "0" or not experiment_id.isdigit():
+        # The Default experiment is found by name; anything else that is no id is a 404.
+        experiment_id = experiment_by_id(actor, experiment_id, Role.EDITOR).pk
+    run, tags = run_services.run_create_by_id(
         actor=actor,
-        experiment=experiment,
+        experiment_id=int(experiment_id),
         name=fields.str("run_name", default="") or "",
         start_time=fields.int("start_time"),
-        tags=tags,
+        tags={tag.key: tag.value for tag in _tags(fields)},
     )
-    return {"run": run_out(_with_details([run])[0])}
+    return {"run": new_run_out(run, tags)}
 
 
 def run_get(request, fields: Fields, actor: Actor) -> dict:
@@ -318,30 +320,27 @@ def run_log_batch_view(request, fields: Fields, actor: Actor) -> dict:
         ParamIn(key=param.str("key", required=True), value=param.str("value", default=""))
         for param in map(Fields, _objects(fields, "params"))
     ]
-    tags = _tags(fields)
-    if not (params or tags):
-        run_log_metrics(actor=actor, run_id=_run_id(fields), metrics=metrics)
-        return {}
-    run = _run(fields, actor, Role.EDITOR)
-    run_log_batch(run=run, metrics=metrics, params=params, tags=tags)
+    run_log_batch_by_id(
+        actor=actor, run_id=_run_id(fields), metrics=metrics, params=params, tags=_tags(fields)
+    )
     return {}
 
 
 def run_log_metric(request, fields: Fields, actor: Actor) -> dict:
     metric = _metric(fields.data, "metric")
-    run_log_metrics(actor=actor, run_id=_run_id(fields), metrics=[metric])
+    run_log_batch_by_id(actor=actor, run_id=_run_id(fields), metrics=[metric])
     return {}
 
 
 def run_log_parameter(request, fields: Fields, actor: Actor) -> dict:
     param = ParamIn(key=fields.str("key", required=True), value=fields.str("value", default=""))
-    run_log_batch(run=_run(fields, actor, Role.EDITOR), params=[param])
+    run_log_batch_by_id(actor=actor, run_id=_run_id(fields), params=[param])
     return {}
 
 
 def run_set_tag(request, fields: Fields, actor: Actor) -> dict:
     tag = TagIn(key=fields.str("key", required=True), value=fields.str("value", default=""))
-    run_log_batch(run=_run(fields, actor, Role.EDITOR), tags=[tag])
+    run_log_batch_by_id(actor=actor, run_id=_run_id(fields), tags=[tag])
     return {}
 
 

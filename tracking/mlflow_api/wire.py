@@ -269,14 +269,27 @@ def metric_out(point: Metric | LatestMetric) -> dict:
 
 def run_out(run: Run) -> dict:
     """Needs `user`, `latest_metrics`, `params` and `tags` loaded (prefetched for lists)."""
+    return _run_out(
+        run,
+        metrics=[metric_out(m) for m in run.latest_metrics.all()],
+        params=_key_values(run.params.all()),
+        tags=_key_values(run.tags.all()),
+    )
+
+
+def new_run_out(run: Run, tags: dict[str, str]) -> dict:
+    """A run just created, with the tags it was created with: no metrics or params yet."""
+    return _run_out(
+        run, metrics=[], params=[], tags=[{"key": k, "value": v} for k, v in tags.items()]
+    )
+
+
+def _run_out(run: Run, *, metrics: list, params: list, tags: list) -> dict:
     data: dict = {}
-    metrics = [metric_out(m) for m in run.latest_metrics.all()]
     if metrics:
         data["metrics"] = metrics
-    params = _key_values(run.params.all())
     if params:
         data["params"] = params
-    tags = _key_values(run.tags.all())
     if tags:
         data["tags"] = tags
     return {"info": run_info_out(run), "data": data, "inputs": {}}

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import posixpath
 import re
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import orjson
-from django.db import connection, transaction
+from django.db import DataError, connection, transaction
 
 from accounts.access import Actor, token_project_allowing
 from accounts.models import Role
@@ -34,6 +36,7 @@ PARENT_RUN_TAG = "mlflow.parentRunId"
 USER_TAG = "mlflow.user"
 
 _KEY_CHARACTERS = re.compile(r"^[/\w.\- :]*$")
+_DIVISION_BY_ZERO = "22012"
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +196,10 @@ def _validate_batch(
                 field=f"params[{i}].key",
             )
         seen[param.key] = param.value
+    validate_tags(tags)
+
+
+def validate_tags(tags: Sequence[TagIn]) -> None:
     for i, tag in enumerate(tags):
         validate_key(tag.key, what="Tag key", field=f"tags[{i}].key")
         validate_text(tag.value, limit=MAX_TAG_VALUE_LENGTH, what="Tag value", field=f"tags[{i}]")
@@ -238,17 +245,13 @@ _UPSERT_LATEST_SQL = (
 # PostgreSQL: a whole batch is one statement, one round trip. Its first part bumps the run's
 # seq, which takes the run's row lock until commit: batches of one run are serialised, seq stays
 # monotonic and two batches never upsert the same LatestMetric rows at once. Only a run that
-# matches {where} (and is active) gets points: no row back means nothing was written. The
+# matches {where} (and is active) gets anything: no row back means nothing was written. The
 # points travel as five array literals through unnest() (see _pg_arrays); the latest point of
 # each key is picked by DISTINCT ON, in key order, so concurrent writers lock rows alike; and a
 # retried batch hits the unique constraint and writes nothing twice.
-_PG_WRITE_METRICS_SQL = (
+_PG_POINTS_CTES = (
     """
-WITH r AS (
-    UPDATE tracking_run SET metric_seq = metric_seq + 1
-    WHERE {where} AND lifecycle = 'active'
-    RETURNING id, metric_seq
-), u AS (
+u AS (
     SELECT * FROM unnest(%(keys)s::varchar[], %(steps)s::bigint[], %(timestamps)s::bigint[],
                          %(values)s::float8[], %(nans)s::boolean[])
         AS u ("key", step, "timestamp", value, is_nan)
@@ -263,15 +266,55 @@ WITH r AS (
         'ORDER BY u."key", u.step DESC, u."timestamp" DESC, u.value DESC, u.is_nan DESC'
     )
     + """
+)"""
 )
-SELECT id, metric_seq FROM r
-"""
-)
+# Params are immutable: a key logged before keeps its row, and the conflict clause returns it
+# only when the value is the same (it sees the latest committed row, even one written by a
+# concurrent batch after this statement began). Fewer rows back than params sent means a
+# changed value, and the final SELECT then divides by zero: the error undoes the whole
+# statement, and the general path, which has the words for it, runs instead.
+_PG_PARAMS_CTE = """
+params AS (
+    INSERT INTO tracking_param (run_id, "key", value)
+    SELECT r.id, u.* FROM r, unnest(%(param_keys)s::varchar[], %(param_values)s::varchar[]) AS u
+    ON CONFLICT (run_id, "key") DO UPDATE SET value = excluded.value
+        WHERE tracking_param.value = excluded.value
+    RETURNING 1
+)"""
+_PG_PARAMS_CHECK = ", 1 / ((SELECT count(*) FROM params) = %(param_count)s)::int"
+_PG_TAGS_CTE = """
+tags AS (
+    INSERT INTO tracking_runtag (run_id, "key", value)
+    SELECT r.id, u.* FROM r, unnest(%(tag_keys)s::varchar[], %(tag_values)s::varchar[]) AS u
+    ON CONFLICT (run_id, "key") DO UPDATE SET value = excluded.value
+)"""
 _RUN_BY_PK = "id = %(run)s"
 _RUN_BY_ID_IN_PROJECT = (
     "run_id = %(run)s AND experiment_id IN "
     "(SELECT id FROM tracking_experiment WHERE project_id = %(project)s)"
 )
+
+
+@functools.cache
+def _pg_batch_sql(*, where: str, metrics: bool, params: bool, tags: bool) -> str:
+    """The one statement for a batch with these parts (only this module's constants go in)."""
+    # Tags may rename the run (mlflow.runName); %(name)s is NULL otherwise.
+    rename = ", name = COALESCE(%(name)s, name)" if tags else ""
+    ctes = [
+        f"""r AS (
+    UPDATE tracking_run SET metric_seq = metric_seq + {int(metrics)}{rename}
+    WHERE {where} AND lifecycle = 'active'
+    RETURNING id, metric_seq
+)"""  # noqa: S608 (constants)
+    ]
+    if metrics:
+        ctes.append(_PG_POINTS_CTES)
+    if params:
+        ctes.append(_PG_PARAMS_CTE)
+    if tags:
+        ctes.append(_PG_TAGS_CTE)
+    check = _PG_PARAMS_CHECK if params else ""
+    return "WITH " + ", ".join(ctes) + f"\nSELECT id, metric_seq{check} FROM r"
 
 
 def _pg_arrays(metrics: MetricColumns) -> dict[str, str]:
@@ -306,13 +349,48 @@ def _json_items(items: list) -> str:
     return orjson.dumps(items).decode()[1:-1]
 
 
-def _pg_write_metrics(
-    *, where: str, params: dict, metrics: MetricColumns
+def _pg_write_batch(
+    *,
+    where: str,
+    params: dict,
+    metrics: MetricColumns,
+    run_params: Sequence[ParamIn] = (),
+    tags: Sequence[TagIn] = (),
 ) -> tuple[int, int] | None:
-    """(run pk, new seq) of the run matching `where` that got the points, or None."""
-    with connection.cursor() as cursor:
-        cursor.execute(_PG_WRITE_METRICS_SQL.format(where=where), {**params, **_pg_arrays(metrics)})
-        return cursor.fetchone()
+    """(run pk, its seq) of the run matching `where` that got the batch, or None when no run
+    matched or a param would change (nothing was written then)."""
+    sql = _pg_batch_sql(
+        where=where, metrics=bool(metrics), params=bool(run_params), tags=bool(tags)
+    )
+    if metrics:
+        params = {**params, **_pg_arrays(metrics)}
+    if run_params:
+        ordered = sorted(run_params, key=lambda p: p.key)  # one lock order for concurrent writers
+        params["param_keys"] = [p.key for p in ordered]
+        params["param_values"] = [p.value for p in ordered]
+        params["param_count"] = len(ordered)
+    if tags:
+        latest = dict(sorted({tag.key: tag.value for tag in tags}.items()))  # last write wins
+        params["tag_keys"] = list(latest)
+        params["tag_values"] = list(latest.values())
+        params["name"] = latest.get(RUN_NAME_TAG)
+    if not run_params:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone()
+    try:
+        # Inside a caller's transaction the refused statement must not abort it: a savepoint.
+        # Outside one (a request) the statement is its own transaction and needs none.
+        with (
+            transaction.atomic() if connection.in_atomic_block else nullcontext(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(sql, params)
+            return cursor.fetchone()
+    except DataError as error:
+        if getattr(error.__cause__, "sqlstate", None) != _DIVISION_BY_ZERO:
+            raise
+        return None
 
 
 def _values_clause(width: int, count: int) -> str:
@@ -361,7 +439,7 @@ def _sqlite_write_metrics(*, run: Run, metrics: MetricColumns) -> int | None:
 
 def _write_metrics(*, run: Run, metrics: MetricColumns) -> None:
     if connection.vendor == "postgresql":
-        written = _pg_write_metrics(where=_RUN_BY_PK, params={"run": run.pk}, metrics=metrics)
+        written = _pg_write_batch(where=_RUN_BY_PK, params={"run": run.pk}, metrics=metrics)
         seq = written[1] if written else None
     else:
         seq = _sqlite_write_metrics(run=run, metrics=metrics)
@@ -440,27 +518,44 @@ def run_log_batch(
             transaction.on_commit(lambda: summary_schedule(run_pk))
 
 
-def run_log_metrics(*, actor: Actor, run_id: str, metrics: Sequence[MetricIn] | MetricColumns):
-    """Points for the run with MLflow's id, as the actor: log-metric, and log-batch without
-    params or tags, the calls a training loop makes most.
+def run_log_batch_by_id(
+    *,
+    actor: Actor,
+    run_id: str,
+    metrics: Sequence[MetricIn] | MetricColumns = (),
+    params: Sequence[ParamIn] = (),
+    tags: Sequence[TagIn] = (),
+) -> None:
+    """run_log_batch for the run with MLflow's id, as the actor: log-batch and log-metric, the
+    calls a training loop and a sweep make most.
 
     On PostgreSQL, for a token that may write, access check, lock and write are one statement
-    (no query for the run first); anything else, and every error, goes the general way.
+    (no query for the run first). Anything else, and every error, goes the general way.
     """
     metrics = metric_columns(metrics)
-    _validate_batch(metrics=metrics, params=(), tags=())
+    _validate_batch(metrics=metrics, params=params, tags=tags)
     project_id = token_project_allowing(actor, Role.EDITOR)
-    if metrics and project_id is not None and connection.vendor == "postgresql":
-        written = _pg_write_metrics(
+    if (
+        (metrics or params or tags)
+        and project_id is not None
+        and connection.vendor == "postgresql"
+        # A parent is another run to look up in the project: the general path does that.
+        and not any(tag.key == PARENT_RUN_TAG for tag in tags)
+    ):
+        written = _pg_write_batch(
             where=_RUN_BY_ID_IN_PROJECT,
             params={"run": str(run_id), "project": project_id},
             metrics=metrics,
+            run_params=params,
+            tags=tags,
         )
         if written is not None:
-            run_pk = written[0]
-            # Outside a transaction the statement has committed and this runs at once.
-            transaction.on_commit(lambda: summary_schedule(run_pk))
+            if metrics:
+                run_pk = written[0]
+                # Outside a transaction the statement has committed and this runs at once.
+                transaction.on_commit(lambda: summary_schedule(run_pk))
             return
-    # Not in the token's project, deleted, or not a token: the general path says which.
+    # Not in the token's project, deleted, a changed param, or not a token: the general path
+    # says which.
     run = run_for_user(actor=actor, run_id=run_id, need=Role.EDITOR)
-    run_log_batch(run=run, metrics=metrics)
+    run_log_batch(run=run, metrics=metrics, params=params, tags=tags)

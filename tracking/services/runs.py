@@ -11,13 +11,15 @@ from accounts.audit import audit_record
 from accounts.models import AuditAction, Role, User
 from tracking.errors import InvalidInput, NotFound
 from tracking.models import Experiment, Lifecycle, Run, RunStatus, RunTag, now_ms
-from tracking.selectors.lookups import run_for_user
+from tracking.selectors.lookups import experiment_for_user, run_for_user
 from tracking.services.ingest import (
+    PARENT_RUN_TAG,
     RUN_NAME_TAG,
     USER_TAG,
     TagIn,
     run_log_batch,
     validate_int64,
+    validate_tags,
 )
 
 NOTE_TAG = "mlflow.note.content"
@@ -34,23 +36,12 @@ def run_artifact_uri(run: Run) -> str:
     return f"mlflow-artifacts:/{run.experiment_id}/{run.run_id}/artifacts"
 
 
-@transaction.atomic
-def run_create(
-    *,
-    actor: Actor,
-    experiment: Experiment,
-    name: str = "",
-    start_time: int | None = None,
-    tags: dict[str, str] | None = None,
-) -> Run:
-    """Start a run of the actor's in the experiment; `mlflow.user` is who really asked."""
-    require_role(actor=actor, project=experiment.project, need=Role.EDITOR)
-    if experiment.lifecycle != Lifecycle.ACTIVE:
-        raise InvalidInput(
-            f"Could not create a run in the deleted experiment {experiment.pk}; restore it first.",
-            field="experiment_id",
-        )
-    tags = dict(tags or {})
+def _new_run(
+    *, actor: Actor, experiment_id: int, name: str, start_time: int | None, tags: dict[str, str]
+) -> tuple[Run, dict[str, str]]:
+    """The unsaved run and the tags it starts with (by key), validated; `mlflow.user` is who
+    really asked."""
+    tags = dict(tags)
     if start_time is not None:
         validate_int64(start_time, field="start_time")
     name = name or tags.get(RUN_NAME_TAG) or _generated_name()
@@ -60,14 +51,122 @@ def run_create(
         raise InvalidInput("The run name is longer than 250 characters.", field="run_name")
     tags[RUN_NAME_TAG] = name
     tags[USER_TAG] = actor.user.get_username()
-    run = Run(experiment=experiment, name=name, user=actor.user)
+    validate_tags([TagIn(key=k, value=v) for k, v in tags.items()])
+    run = Run(experiment_id=experiment_id, name=name, user=actor.user)
     if start_time is not None:
         run.start_time = start_time
     run.artifact_uri = run_artifact_uri(run)
+    return run, dict(sorted(tags.items()))
+
+
+def run_create(
+    *,
+    actor: Actor,
+    experiment: Experiment,
+    name: str = "",
+    start_time: int | None = None,
+    tags: dict[str, str] | None = None,
+) -> Run:
+    """Start a run of the actor's in the experiment."""
+    run, _tags = _run_create(
+        actor=actor, experiment=experiment, name=name, start_time=start_time, tags=tags or {}
+    )
+    return run
+
+
+@transaction.atomic
+def _run_create(
+    *, actor: Actor, experiment: Experiment, name: str, start_time: int | None, tags: dict
+) -> tuple[Run, dict[str, str]]:
+    require_role(actor=actor, project=experiment.project, need=Role.EDITOR)
+    if experiment.lifecycle != Lifecycle.ACTIVE:
+        raise InvalidInput(
+            f"Could not create a run in the deleted experiment {experiment.pk}; restore it first.",
+            field="experiment_id",
+        )
+    run, tags = _new_run(
+        actor=actor, experiment_id=experiment.pk, name=name, start_time=start_time, tags=tags
+    )
     run.save()
     run.experiment = experiment
     run_log_batch(run=run, tags=[TagIn(key=k, value=v) for k, v in tags.items()])
-    return run
+    return run, tags
+
+
+# PostgreSQL, a token that may write, an experiment id and no parent run (how a sweep starts
+# each trial): access check, the run and its tags are one statement. No row back means the
+# experiment is not in the token's project or is deleted; the general path says which.
+_PG_CREATE_SQL = """
+WITH e AS (
+    SELECT id FROM tracking_experiment
+    WHERE id = %(experiment_id)s AND project_id = %(project)s AND lifecycle = 'active'
+), r AS (
+    INSERT INTO tracking_run (run_id, experiment_id, name, status, start_time, end_time,
+                              lifecycle, deleted_time, user_id, artifact_uri, parent_id,
+                              metric_seq)
+    SELECT %(run_id)s, e.id, %(name)s, %(status)s, %(start_time)s, NULL,
+           %(lifecycle)s, NULL, %(user_id)s, %(artifact_uri)s, NULL,
+           0
+    FROM e
+    RETURNING id
+), tags AS (
+    INSERT INTO tracking_runtag (run_id, "key", value)
+    SELECT r.id, u.* FROM r, unnest(%(tag_keys)s::varchar[], %(tag_values)s::varchar[]) AS u
+)
+SELECT id FROM r
+"""
+_CREATED_FIELDS = (
+    "run_id",
+    "experiment_id",
+    "name",
+    "status",
+    "start_time",
+    "lifecycle",
+    "user_id",
+    "artifact_uri",
+)
+
+
+def run_create_by_id(
+    *,
+    actor: Actor,
+    experiment_id: int,
+    name: str = "",
+    start_time: int | None = None,
+    tags: dict[str, str] | None = None,
+) -> tuple[Run, dict[str, str]]:
+    """run_create in the experiment with this id: the new run and the tags it starts with, so
+    that an answer needs no query."""
+    tags = tags or {}
+    project_id = token_project_allowing(actor, Role.EDITOR)
+    if project_id is not None and connection.vendor == "postgresql" and PARENT_RUN_TAG not in tags:
+        run, tags = _new_run(
+            actor=actor,
+            experiment_id=experiment_id,
+            name=name,
+            start_time=start_time,
+            tags=tags,
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _PG_CREATE_SQL,
+                {
+                    "project": project_id,
+                    **{field: getattr(run, field) for field in _CREATED_FIELDS},
+                    "tag_keys": list(tags),
+                    "tag_values": list(tags.values()),
+                },
+            )
+            row = cursor.fetchone()
+        if row is not None:
+            run.pk = row[0]
+            run._state.adding = False
+            run._state.db = connection.alias
+            return run, tags
+    experiment = experiment_for_user(actor=actor, experiment_id=experiment_id, need=Role.EDITOR)
+    return _run_create(
+        actor=actor, experiment=experiment, name=name, start_time=start_time, tags=tags
+    )
 
 
 # The order RETURNING lists them in, for Run.from_db.
