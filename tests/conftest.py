@@ -70,3 +70,12 @@ def charlie_token(charlie, other_project):
 
 def bearer(raw: str) -> dict:
     return {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+
+
+@pytest.fixture
+def worker_summarizes_every_batch(monkeypatch):
+    """Leave every batch's summaries to the worker. On PostgreSQL a run's first batch writes
+    its own (tests/tracking/test_first_batch_summaries.py checks them against the worker's);
+    tests about the worker's computation, staleness and scheduling make the first batch behave
+    like every later one."""
+    monkeypatch.setattr("tracking.services.ingest._summable", lambda values: False)

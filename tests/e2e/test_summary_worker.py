@@ -104,6 +104,7 @@ def test_worker_summaries_of_random_concurrent_histories_equal_a_direct_recomput
     assert_exact(run, [point for batch in batches for point in batch])
 
 
+@pytest.mark.usefixtures("worker_summarizes_every_batch")
 def test_with_the_worker_stopped_writes_succeed_and_summaries_wait_for_it(
     workers, default_experiment
 ):
@@ -122,6 +123,7 @@ def test_with_the_worker_stopped_writes_succeed_and_summaries_wait_for_it(
     assert_exact(run, points)
 
 
+@pytest.mark.usefixtures("worker_summarizes_every_batch")
 def test_a_worker_killed_in_the_middle_of_a_summary_leaves_it_exact_after_restart(
     workers, default_experiment
 ):
@@ -141,6 +143,7 @@ def test_a_worker_killed_in_the_middle_of_a_summary_leaves_it_exact_after_restar
     assert_exact(run, points)
 
 
+@pytest.mark.usefixtures("worker_summarizes_every_batch")
 def test_a_pool_process_killed_mid_summary_gives_the_message_back_to_the_broker(
     workers, default_experiment
 ):
@@ -160,6 +163,7 @@ def test_a_pool_process_killed_mid_summary_gives_the_message_back_to_the_broker(
     assert "WorkerLostError" in worker.log()
 
 
+@pytest.mark.usefixtures("worker_summarizes_every_batch")
 def test_after_flushdb_of_the_broker_the_reconciler_restores_exactness(workers, default_experiment):
     runs = [new_run(default_experiment) for _ in range(3)]
     points = [("loss", step, 0, float(step) * 0.5) for step in range(10)] + [

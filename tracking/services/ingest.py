@@ -268,6 +268,38 @@ u AS (
     + """
 )"""
 )
+# A run's first batch of points (its seq goes from 0 to 1, read under the run's lock) holds
+# every point the run has, so the summary of each of its keys is the batch's own aggregate:
+# written here, as the worker would write it, and no task is queued. A sweep's trials log one
+# batch each, so their summaries cost no worker time and lag by nothing. Later batches change
+# summaries the worker computes from all the points (tracking.services.summaries). The caller
+# passes summarize only when no sum of finite values can overflow (PostgreSQL raises there,
+# where the worker falls back to numeric); NaN is left out of min, max and sum, and +Inf with
+# -Inf make the sum NaN, stored as NULL, both as the worker does.
+_PG_SUMMARIES_CTE = """
+summaries AS (
+    INSERT INTO tracking_metricsummary (run_id, "key", count, nan_count, min, max, sum,
+                                        first_step, last_step, last_timestamp, seq, computed_at)
+    SELECT r.id, d."key", COUNT(*), COUNT(*) FILTER (WHERE d.is_nan),
+           MIN(d.value) FILTER (WHERE NOT d.is_nan), MAX(d.value) FILTER (WHERE NOT d.is_nan),
+           NULLIF(SUM(d.value) FILTER (WHERE NOT d.is_nan), 'NaN'),
+           MIN(d.step), MAX(d.step), MAX(d."timestamp"), r.metric_seq, now()
+    FROM r, (SELECT DISTINCT * FROM u) AS d
+    WHERE {first_batch}
+    GROUP BY r.id, r.metric_seq, d."key"
+    ON CONFLICT (run_id, "key") DO UPDATE SET
+        count = excluded.count, nan_count = excluded.nan_count, min = excluded.min,
+        max = excluded.max, sum = excluded.sum, first_step = excluded.first_step,
+        last_step = excluded.last_step, last_timestamp = excluded.last_timestamp,
+        seq = excluded.seq, computed_at = excluded.computed_at
+)"""
+# The run's seq was 0, and (should points have been written around the app) it has none.
+_FIRST_BATCH = (
+    "r.metric_seq = 1 AND %(summarize)s "
+    "AND NOT EXISTS (SELECT 1 FROM tracking_metric m WHERE m.run_id = r.id)"
+)
+# Below this magnitude a batch's finite values cannot sum past the float range.
+_SUMMABLE = 1e300
 # Params are immutable: a key logged before keeps its row, and the conflict clause returns it
 # only when the value is the same (it sees the latest committed row, even one written by a
 # concurrent batch after this statement began). Fewer rows back than params sent means a
@@ -308,13 +340,14 @@ def _pg_batch_sql(*, where: str, metrics: bool, params: bool, tags: bool) -> str
 )"""  # noqa: S608 (constants)
     ]
     if metrics:
-        ctes.append(_PG_POINTS_CTES)
+        ctes += [_PG_POINTS_CTES, _PG_SUMMARIES_CTE.format(first_batch=_FIRST_BATCH)]
     if params:
         ctes.append(_PG_PARAMS_CTE)
     if tags:
         ctes.append(_PG_TAGS_CTE)
+    summarized = _FIRST_BATCH if metrics else "false"
     check = _PG_PARAMS_CHECK if params else ""
-    return "WITH " + ", ".join(ctes) + f"\nSELECT id, metric_seq{check} FROM r"
+    return "WITH " + ", ".join(ctes) + f"\nSELECT r.id, r.metric_seq, {summarized}{check} FROM r"
 
 
 def _pg_arrays(metrics: MetricColumns) -> dict[str, str]:
@@ -344,6 +377,10 @@ def _pg_arrays(metrics: MetricColumns) -> dict[str, str]:
     }
 
 
+def _summable(values: list[float]) -> bool:
+    return not any(_SUMMABLE <= abs(value) < math.inf for value in values)
+
+
 def _json_items(items: list) -> str:
     """The items of a JSON array, without its brackets."""
     return orjson.dumps(items).decode()[1:-1]
@@ -356,14 +393,15 @@ def _pg_write_batch(
     metrics: MetricColumns,
     run_params: Sequence[ParamIn] = (),
     tags: Sequence[TagIn] = (),
-) -> tuple[int, int] | None:
-    """(run pk, its seq) of the run matching `where` that got the batch, or None when no run
-    matched or a param would change (nothing was written then)."""
+) -> tuple[int, int, bool] | None:
+    """(run pk, its seq, whether the batch's summaries were written too) of the run matching
+    `where` that got the batch, or None when no run matched or a param would change (nothing
+    was written then)."""
     sql = _pg_batch_sql(
         where=where, metrics=bool(metrics), params=bool(run_params), tags=bool(tags)
     )
     if metrics:
-        params = {**params, **_pg_arrays(metrics)}
+        params = {**params, **_pg_arrays(metrics), "summarize": _summable(metrics.values)}
     if run_params:
         ordered = sorted(run_params, key=lambda p: p.key)  # one lock order for concurrent writers
         params["param_keys"] = [p.key for p in ordered]
@@ -437,16 +475,20 @@ def _sqlite_write_metrics(*, run: Run, metrics: MetricColumns) -> int | None:
         return seq
 
 
-def _write_metrics(*, run: Run, metrics: MetricColumns) -> None:
+def _write_metrics(*, run: Run, metrics: MetricColumns) -> bool:
+    """Write the points; True when their summaries were written too (see _PG_SUMMARIES_CTE)."""
     if connection.vendor == "postgresql":
         written = _pg_write_batch(where=_RUN_BY_PK, params={"run": run.pk}, metrics=metrics)
-        seq = written[1] if written else None
+        if written is not None:
+            run.metric_seq = written[1]
+            return written[2]
     else:
         seq = _sqlite_write_metrics(run=run, metrics=metrics)
-    if seq is None:
-        # Validated as active a moment ago: deleted or purged since.
-        raise NotFound(f"Run '{run.run_id}' not found.")
-    run.metric_seq = seq
+        if seq is not None:
+            run.metric_seq = seq
+            return False
+    # Validated as active a moment ago: deleted or purged since.
+    raise NotFound(f"Run '{run.run_id}' not found.")
 
 
 def _write_params(*, run: Run, params: Sequence[ParamIn]) -> None:
@@ -507,13 +549,12 @@ def run_log_batch(
     if not (metrics or params or tags):
         return
     with transaction.atomic():
-        if metrics:
-            _write_metrics(run=run, metrics=metrics)
+        summarized = _write_metrics(run=run, metrics=metrics) if metrics else True
         if params:
             _write_params(run=run, params=params)
         if tags:
             _write_tags(run=run, tags=tags)
-        if metrics:
+        if not summarized:
             run_pk = run.pk
             transaction.on_commit(lambda: summary_schedule(run_pk))
 
@@ -550,8 +591,8 @@ def run_log_batch_by_id(
             tags=tags,
         )
         if written is not None:
-            if metrics:
-                run_pk = written[0]
+            run_pk, _seq, summarized = written[:3]
+            if metrics and not summarized:
                 # Outside a transaction the statement has committed and this runs at once.
                 transaction.on_commit(lambda: summary_schedule(run_pk))
             return

@@ -4,6 +4,11 @@ A key's summary is stale exactly when its `LatestMetric.seq` is above the summar
 there is no summary). Writes only bump seqs and call `summary_schedule`; workers run
 `summary_compute`, and the reconciler re-schedules whatever is still stale, so a lost message,
 a flushed Redis or a killed worker delays a summary but never loses it.
+
+One exception: on PostgreSQL a run's first batch of points is all the points the run has, so
+its write statement also writes their summaries and queues nothing (see
+tracking.services.ingest._PG_SUMMARIES_CTE). A sweep's trials, which log one batch each, cost
+the worker nothing.
 """
 
 from __future__ import annotations
