@@ -78,4 +78,4 @@ def worker_summarizes_every_batch(monkeypatch):
     its own (tests/tracking/test_first_batch_summaries.py checks them against the worker's);
     tests about the worker's computation, staleness and scheduling make the first batch behave
     like every later one."""
-    monkeypatch.setattr("tracking.services.ingest._summable", lambda values: False)
+    monkeypatch.setattr("tracking.services.summaries._summarize_first_batch", lambda run_pk: False)

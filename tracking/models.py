@@ -277,8 +277,8 @@ class LatestMetric(models.Model):
 
 
 class MetricSummary(models.Model):
-    """Count, min, max and mean of one key of a run, computed by a Celery worker (or with a
-    run's first batch of points, which are all its points; see tracking.services.summaries)."""
+    """Count, min, max and mean of one key of a run, computed by a Celery worker (a run's first
+    batch of points right after it is written; see tracking.services.summaries)."""
 
     run = models.ForeignKey(
         Run, on_delete=models.CASCADE, related_name="metric_summaries", db_index=False

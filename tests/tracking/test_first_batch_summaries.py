@@ -1,5 +1,5 @@
-"""A run's first batch of points writes its own summaries on PostgreSQL (no worker task), and
-they are exactly what the worker would have written."""
+"""On PostgreSQL the summaries of a run's first batch of points are written right after it
+commits (no worker task), and they are exactly what the worker would have written."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ NAN, INF = float("nan"), float("inf")
 def scheduled(monkeypatch) -> list[int]:
     """The runs whose summary the write path asked the worker for."""
     calls: list[int] = []
-    monkeypatch.setattr("tracking.services.ingest.summary_schedule", calls.append)
+    monkeypatch.setattr("tracking.services.summaries.summary_schedule", calls.append)
     return calls
 
 
@@ -114,7 +114,7 @@ def test_values_whose_sum_could_overflow_are_left_to_the_worker(
 
 
 @on_postgresql
-def test_points_written_around_the_app_are_left_to_the_worker(
+def test_points_written_around_the_app_are_counted_too(
     default_experiment, scheduled, django_capture_on_commit_callbacks
 ):
     run = RunFactory(experiment=default_experiment)
@@ -126,8 +126,9 @@ def test_points_written_around_the_app_are_left_to_the_worker(
         )
     with django_capture_on_commit_callbacks(execute=True):
         run_log_batch(run=run, metrics=[MetricIn("loss", 1.0, 1, 0)])
-    assert scheduled == [run.pk]
-    assert not MetricSummary.objects.filter(run=run).exists()
+    assert scheduled == []
+    loss = MetricSummary.objects.get(run=run, key="loss")
+    assert (loss.count, loss.min, loss.max, loss.last_step) == (2, 1.0, 9.0, 5)
 
 
 def test_the_first_batch_is_queued_for_the_worker_on_sqlite(
@@ -158,7 +159,8 @@ class TestSameAsTheWorker(HypothesisTestCase):
         run = RunFactory(experiment=experiment)
         batch = [MetricIn(k, v, t, s) for k, v, t, s in points]
         # Duplicates too: a retried point counts once, as the unique constraint keeps it once.
-        run_log_batch(run=run, metrics=batch + batch[:3])
+        with self.captureOnCommitCallbacks(execute=True):
+            run_log_batch(run=run, metrics=batch + batch[:3])
         inline = summaries(run)
         assert set(inline) == {k for k, *_ in points}
         summary_rebuild(run=Run.objects.get(pk=run.pk))

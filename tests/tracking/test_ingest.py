@@ -184,7 +184,7 @@ def test_summary_is_scheduled_after_commit(run, django_capture_on_commit_callbac
     # test_first_batch_summaries.py); a later batch always leaves them to the worker.
     run_log_batch(run=run, metrics=[MetricIn("loss", 0.5, 1, 0)])
     scheduled = []
-    monkeypatch.setattr("tracking.services.ingest.summary_schedule", scheduled.append)
+    monkeypatch.setattr("tracking.services.summaries.summary_schedule", scheduled.append)
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         run_log_batch(run=run, metrics=[MetricIn("loss", 1.0, 2, 1)])
         assert scheduled == []

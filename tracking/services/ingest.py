@@ -7,7 +7,6 @@ import math
 import posixpath
 import re
 from collections.abc import Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 import orjson
@@ -18,7 +17,8 @@ from accounts.models import Role
 from tracking.errors import InvalidInput, NotFound
 from tracking.models import Lifecycle, Param, Run, RunTag
 from tracking.selectors.lookups import run_for_user
-from tracking.services.summaries import summary_schedule
+from tracking.services.statements import may_fail
+from tracking.services.summaries import summary_after_write
 
 # MLflow's limits, so a batch the official client accepts is one we accept.
 MAX_METRICS_PER_BATCH = 1000
@@ -268,38 +268,6 @@ u AS (
     + """
 )"""
 )
-# A run's first batch of points (its seq goes from 0 to 1, read under the run's lock) holds
-# every point the run has, so the summary of each of its keys is the batch's own aggregate:
-# written here, as the worker would write it, and no task is queued. A sweep's trials log one
-# batch each, so their summaries cost no worker time and lag by nothing. Later batches change
-# summaries the worker computes from all the points (tracking.services.summaries). The caller
-# passes summarize only when no sum of finite values can overflow (PostgreSQL raises there,
-# where the worker falls back to numeric); NaN is left out of min, max and sum, and +Inf with
-# -Inf make the sum NaN, stored as NULL, both as the worker does.
-_PG_SUMMARIES_CTE = """
-summaries AS (
-    INSERT INTO tracking_metricsummary (run_id, "key", count, nan_count, min, max, sum,
-                                        first_step, last_step, last_timestamp, seq, computed_at)
-    SELECT r.id, d."key", COUNT(*), COUNT(*) FILTER (WHERE d.is_nan),
-           MIN(d.value) FILTER (WHERE NOT d.is_nan), MAX(d.value) FILTER (WHERE NOT d.is_nan),
-           NULLIF(SUM(d.value) FILTER (WHERE NOT d.is_nan), 'NaN'),
-           MIN(d.step), MAX(d.step), MAX(d."timestamp"), r.metric_seq, now()
-    FROM r, (SELECT DISTINCT * FROM u) AS d
-    WHERE {first_batch}
-    GROUP BY r.id, r.metric_seq, d."key"
-    ON CONFLICT (run_id, "key") DO UPDATE SET
-        count = excluded.count, nan_count = excluded.nan_count, min = excluded.min,
-        max = excluded.max, sum = excluded.sum, first_step = excluded.first_step,
-        last_step = excluded.last_step, last_timestamp = excluded.last_timestamp,
-        seq = excluded.seq, computed_at = excluded.computed_at
-)"""
-# The run's seq was 0, and (should points have been written around the app) it has none.
-_FIRST_BATCH = (
-    "r.metric_seq = 1 AND %(summarize)s "
-    "AND NOT EXISTS (SELECT 1 FROM tracking_metric m WHERE m.run_id = r.id)"
-)
-# Below this magnitude a batch's finite values cannot sum past the float range.
-_SUMMABLE = 1e300
 # Params are immutable: a key logged before keeps its row, and the conflict clause returns it
 # only when the value is the same (it sees the latest committed row, even one written by a
 # concurrent batch after this statement began). Fewer rows back than params sent means a
@@ -340,14 +308,13 @@ def _pg_batch_sql(*, where: str, metrics: bool, params: bool, tags: bool) -> str
 )"""  # noqa: S608 (constants)
     ]
     if metrics:
-        ctes += [_PG_POINTS_CTES, _PG_SUMMARIES_CTE.format(first_batch=_FIRST_BATCH)]
+        ctes.append(_PG_POINTS_CTES)
     if params:
         ctes.append(_PG_PARAMS_CTE)
     if tags:
         ctes.append(_PG_TAGS_CTE)
-    summarized = _FIRST_BATCH if metrics else "false"
     check = _PG_PARAMS_CHECK if params else ""
-    return "WITH " + ", ".join(ctes) + f"\nSELECT r.id, r.metric_seq, {summarized}{check} FROM r"
+    return "WITH " + ", ".join(ctes) + f"\nSELECT id, metric_seq{check} FROM r"
 
 
 def _pg_arrays(metrics: MetricColumns) -> dict[str, str]:
@@ -377,10 +344,6 @@ def _pg_arrays(metrics: MetricColumns) -> dict[str, str]:
     }
 
 
-def _summable(values: list[float]) -> bool:
-    return not any(_SUMMABLE <= abs(value) < math.inf for value in values)
-
-
 def _json_items(items: list) -> str:
     """The items of a JSON array, without its brackets."""
     return orjson.dumps(items).decode()[1:-1]
@@ -393,15 +356,14 @@ def _pg_write_batch(
     metrics: MetricColumns,
     run_params: Sequence[ParamIn] = (),
     tags: Sequence[TagIn] = (),
-) -> tuple[int, int, bool] | None:
-    """(run pk, its seq, whether the batch's summaries were written too) of the run matching
-    `where` that got the batch, or None when no run matched or a param would change (nothing
-    was written then)."""
+) -> tuple[int, int] | None:
+    """(run pk, its seq) of the run matching `where` that got the batch, or None when no run
+    matched or a param would change (nothing was written then)."""
     sql = _pg_batch_sql(
         where=where, metrics=bool(metrics), params=bool(run_params), tags=bool(tags)
     )
     if metrics:
-        params = {**params, **_pg_arrays(metrics), "summarize": _summable(metrics.values)}
+        params = {**params, **_pg_arrays(metrics)}
     if run_params:
         ordered = sorted(run_params, key=lambda p: p.key)  # one lock order for concurrent writers
         params["param_keys"] = [p.key for p in ordered]
@@ -417,12 +379,7 @@ def _pg_write_batch(
             cursor.execute(sql, params)
             return cursor.fetchone()
     try:
-        # Inside a caller's transaction the refused statement must not abort it: a savepoint.
-        # Outside one (a request) the statement is its own transaction and needs none.
-        with (
-            transaction.atomic() if connection.in_atomic_block else nullcontext(),
-            connection.cursor() as cursor,
-        ):
+        with may_fail(), connection.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchone()
     except DataError as error:
@@ -475,20 +432,16 @@ def _sqlite_write_metrics(*, run: Run, metrics: MetricColumns) -> int | None:
         return seq
 
 
-def _write_metrics(*, run: Run, metrics: MetricColumns) -> bool:
-    """Write the points; True when their summaries were written too (see _PG_SUMMARIES_CTE)."""
+def _write_metrics(*, run: Run, metrics: MetricColumns) -> None:
     if connection.vendor == "postgresql":
         written = _pg_write_batch(where=_RUN_BY_PK, params={"run": run.pk}, metrics=metrics)
-        if written is not None:
-            run.metric_seq = written[1]
-            return written[2]
+        seq = written[1] if written else None
     else:
         seq = _sqlite_write_metrics(run=run, metrics=metrics)
-        if seq is not None:
-            run.metric_seq = seq
-            return False
-    # Validated as active a moment ago: deleted or purged since.
-    raise NotFound(f"Run '{run.run_id}' not found.")
+    if seq is None:
+        # Validated as active a moment ago: deleted or purged since.
+        raise NotFound(f"Run '{run.run_id}' not found.")
+    run.metric_seq = seq
 
 
 def _write_params(*, run: Run, params: Sequence[ParamIn]) -> None:
@@ -549,14 +502,15 @@ def run_log_batch(
     if not (metrics or params or tags):
         return
     with transaction.atomic():
-        summarized = _write_metrics(run=run, metrics=metrics) if metrics else True
+        if metrics:
+            _write_metrics(run=run, metrics=metrics)
         if params:
             _write_params(run=run, params=params)
         if tags:
             _write_tags(run=run, tags=tags)
-        if not summarized:
-            run_pk = run.pk
-            transaction.on_commit(lambda: summary_schedule(run_pk))
+        if metrics:
+            run_pk, seq = run.pk, run.metric_seq
+            transaction.on_commit(lambda: summary_after_write(run_pk=run_pk, seq=seq))
 
 
 def run_log_batch_by_id(
@@ -591,10 +545,10 @@ def run_log_batch_by_id(
             tags=tags,
         )
         if written is not None:
-            run_pk, _seq, summarized = written[:3]
-            if metrics and not summarized:
+            if metrics:
+                run_pk, seq = written[:2]
                 # Outside a transaction the statement has committed and this runs at once.
-                transaction.on_commit(lambda: summary_schedule(run_pk))
+                transaction.on_commit(lambda: summary_after_write(run_pk=run_pk, seq=seq))
             return
     # Not in the token's project, deleted, a changed param, or not a token: the general path
     # says which.

@@ -5,10 +5,9 @@ there is no summary). Writes only bump seqs and call `summary_schedule`; workers
 `summary_compute`, and the reconciler re-schedules whatever is still stale, so a lost message,
 a flushed Redis or a killed worker delays a summary but never loses it.
 
-One exception: on PostgreSQL a run's first batch of points is all the points the run has, so
-its write statement also writes their summaries and queues nothing (see
-tracking.services.ingest._PG_SUMMARIES_CTE). A sweep's trials, which log one batch each, cost
-the worker nothing.
+One exception: on PostgreSQL the summaries of a run's first batch of points (a few points, all
+the run has) are written right after it commits, by one statement, and nothing is queued
+(`summary_after_write`). A sweep's trials, which log one batch each, cost the worker nothing.
 """
 
 from __future__ import annotations
@@ -19,12 +18,13 @@ import time
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import DataError, connection, transaction
+from django.db import DatabaseError, DataError, connection, transaction
 from django.utils import timezone
 
 from tracking.models import LatestMetric, Metric, MetricSummary, Run
 from tracking.selectors.summaries import SUMMARY_FIELDS, stale_latest_metrics
 from tracking.services.rollups import ROLLUP_MIN_POINTS, rollup_refresh
+from tracking.services.statements import may_fail
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +65,57 @@ def summary_schedule(run_pk: int) -> None:
         logger.exception("Could not enqueue the summary of run %s", run_pk)
         # Without the marker the next write, or the reconciler, enqueues again right away.
         _clear_pending(run_pk)
+
+
+# A run's first batch: every key's summary from the points, labelled with the LatestMetric seq
+# of the same snapshot, as the worker does (a batch committed meanwhile is in both or in
+# neither). A newer summary the worker wrote in between is kept. NaN is left out of min, max
+# and sum, and +Inf with -Inf make the sum NaN, stored as NULL, as the worker stores it; a sum
+# of finite values past the float range raises, and the worker then sums in numeric.
+_FIRST_SUMMARIES_SQL = """
+INSERT INTO tracking_metricsummary (run_id, "key", count, nan_count, min, max, sum, first_step,
+                                    last_step, last_timestamp, seq, computed_at)
+SELECT lm.run_id, lm."key", COUNT(*), COUNT(*) FILTER (WHERE m.is_nan),
+       MIN(m.value) FILTER (WHERE NOT m.is_nan), MAX(m.value) FILTER (WHERE NOT m.is_nan),
+       NULLIF(SUM(m.value) FILTER (WHERE NOT m.is_nan), 'NaN'),
+       MIN(m.step), MAX(m.step), MAX(m."timestamp"), lm.seq, now()
+FROM tracking_latestmetric lm
+JOIN tracking_metric m ON m.run_id = lm.run_id AND m."key" = lm."key"
+WHERE lm.run_id = %(run)s
+GROUP BY lm.run_id, lm."key", lm.seq
+ON CONFLICT (run_id, "key") DO UPDATE SET
+    count = excluded.count, nan_count = excluded.nan_count, min = excluded.min,
+    max = excluded.max, sum = excluded.sum, first_step = excluded.first_step,
+    last_step = excluded.last_step, last_timestamp = excluded.last_timestamp,
+    seq = excluded.seq, computed_at = excluded.computed_at
+WHERE tracking_metricsummary.seq < excluded.seq
+"""
+
+
+def summary_after_write(*, run_pk: int, seq: int) -> None:
+    """After a write of points has committed (seq: the run's seq it left): summaries of a
+    run's first batch at once on PostgreSQL, anything else by the worker; never raises."""
+    if seq == 1 and connection.vendor == "postgresql" and _summarize_first_batch(run_pk):
+        return
+    summary_schedule(run_pk)
+
+
+def _summarize_first_batch(run_pk: int) -> bool:
+    """Whether the first batch's summaries are written; False leaves them to the worker.
+
+    Only the first: it has at most a batch of points, while a later write would aggregate
+    every point of the run in the request. Its rollups are not needed, a batch being far below
+    ROLLUP_MIN_POINTS.
+    """
+    try:
+        with may_fail(), connection.cursor() as cursor:
+            cursor.execute(_FIRST_SUMMARIES_SQL, {"run": run_pk})
+    except DatabaseError:
+        # A float sum past the range (the worker sums in numeric), or the database gone: the
+        # write has committed, and the worker (or the reconciler) will catch up.
+        logger.info("The first summaries of run %s are left to the worker", run_pk, exc_info=True)
+        return False
+    return True
 
 
 def _clear_pending(run_pk: int) -> None:
