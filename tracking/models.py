@@ -23,10 +23,13 @@ INDEXED_VALUE_LENGTH = 200
 
 
 def _short_value_index(name: str) -> models.Index:
+    # With the run in the index, a search's `params.lr = '0.01'` finds its runs without reading
+    # the table (an index-only scan, on PostgreSQL, once vacuum has marked the pages visible).
     return models.Index(
         fields=["key", "value"],
         name=name,
         condition=Q(LessThanOrEqual(Length("value"), INDEXED_VALUE_LENGTH)),
+        include=["run"],
     )
 
 
@@ -264,6 +267,11 @@ class LatestMetric(models.Model):
     class Meta:
         ordering = ["key"]
         constraints = [
+            # On PostgreSQL it also carries value and is_nan (INCLUDE, migration 0005), so a
+            # search's `metrics.acc > 0.5` checks each candidate run without reading the table.
+            # Not declared here: Django would leave the whole constraint out on SQLite, which
+            # has no such columns, and the upserts need it. Updates cost no more: the value is
+            # in latestmetric_key_value already, so they could not be HOT anyway.
             models.UniqueConstraint(fields=["run", "key"], name="latestmetric_unique_key"),
         ]
         indexes = [models.Index(fields=["key", "value"], name="latestmetric_key_value")]

@@ -176,7 +176,23 @@ def test_search_costs_the_same_queries_for_3_or_30_runs(
 def test_short_param_and_tag_values_are_indexed_by_key_and_value(model):
     with connection.cursor() as cursor:
         found = connection.introspection.get_constraints(cursor, model._meta.db_table)
-    assert any(c["index"] and c["columns"] == ["key", "value"] for c in found.values())
+    # On PostgreSQL the run rides along (INCLUDE), so the search reads no table rows.
+    expected = ["key", "value", "run_id"] if connection.vendor == "postgresql" else ["key", "value"]
+    assert any(c["index"] and c["columns"] == expected for c in found.values())
+
+
+def test_latest_metrics_are_unique_by_run_and_key_and_carry_the_value_on_postgresql():
+    with connection.cursor() as cursor:
+        found = connection.introspection.get_constraints(cursor, "tracking_latestmetric")
+    constraint = found["latestmetric_unique_key"]
+    assert constraint["unique"] and constraint["columns"] == ["run_id", "key"]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conname = 'latestmetric_unique_key'"
+            )
+            assert cursor.fetchone()[0] == "UNIQUE (run_id, key) INCLUDE (value, is_nan)"
 
 
 @pytest.mark.parametrize("length", [1, INDEXED_VALUE_LENGTH, INDEXED_VALUE_LENGTH + 1, 6000])
