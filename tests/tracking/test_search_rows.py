@@ -221,3 +221,29 @@ def test_every_page_of_a_search_is_what_the_prefetching_serializer_writes(
         if not token:
             break
     assert pages > 1
+
+
+@pytest.mark.django_db
+def test_a_repeated_search_compiles_once_and_still_sees_new_runs(sweep, alice):
+    experiment = sweep[0].experiment
+    search = {
+        "experiments": [experiment],
+        "filter_string": "params.lr = '0.01'",
+        "order_by": ["metrics.loss ASC"],
+        "max_results": 100,
+        "prefetch": False,
+    }
+    run_selectors._row_page_sql.cache_clear()
+    first, _ = run_search(**search)
+    newcomer = RunFactory(experiment=experiment, user=alice)
+    run_log_batch(
+        run=newcomer, metrics=[MetricIn("loss", -1.0, 1, 0)], params=[ParamIn("lr", "0.01")]
+    )
+    second, _ = run_search(**search)
+
+    info = run_selectors._row_page_sql.cache_info()
+    assert (info.misses, info.hits) == (1, 1)
+    # The SQL is kept, not the rows: the new run comes first by its loss.
+    assert [row.run_id for row in second] == [newcomer.run_id] + [row.run_id for row in first]
+    other, _ = run_search(**{**search, "filter_string": "params.lr = '0.1'"})
+    assert {row.run_id for row in other}.isdisjoint(row.run_id for row in second)
