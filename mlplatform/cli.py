@@ -269,6 +269,15 @@ def _load_prctl():
 _prctl = _load_prctl()
 
 
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    # glibc gives each thread that allocates its own malloc arena and keeps what it freed
+    # there; with gunicorn's threads that grew each web worker by 15 MB under the benchmark,
+    # memory that two arenas reuse instead. An operator's own setting wins.
+    env.setdefault("MALLOC_ARENA_MAX", "2")
+    return env
+
+
 @dataclass
 class Child:
     """One supervised process, leader of its own process group."""
@@ -282,7 +291,7 @@ class Child:
         # the supervisor, which stops the children in order, and the whole group, including
         # gunicorn's workers and Celery's pool, can be killed at once if it must be.
         self.process = subprocess.Popen(
-            self.argv, start_new_session=True, preexec_fn=_parent_death_signal
+            self.argv, start_new_session=True, preexec_fn=_parent_death_signal, env=_child_env()
         )
 
     @property

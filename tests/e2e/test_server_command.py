@@ -116,6 +116,14 @@ def test_embedded_server_runs_web_workers_a_celery_worker_and_beat(embedded_serv
     assert found.count("beat") == 1
 
 
+def test_every_server_process_keeps_to_two_malloc_arenas(embedded_server):
+    # Threads would otherwise each get an arena of their own, which keeps what it freed.
+    embedded_server.wait_for_output(" ready.")
+    for proc in embedded_server.descendants():
+        environ = Path(f"/proc/{proc.pid}/environ").read_bytes().split(b"\0")
+        assert b"MALLOC_ARENA_MAX=2" in environ, proc
+
+
 def test_a_task_round_trips_through_the_embedded_broker(embedded_server):
     assert_task_round_trips(embedded_server)
 
