@@ -178,18 +178,26 @@ point = st.tuples(
 )
 
 
+def two_runs_of_a_new_writer() -> tuple[Actor, Run, Run]:
+    """A token writer of a project of its own and two fresh runs: one for each path."""
+    from accounts.models import User
+    from tracking.services.projects import project_create
+
+    user = User.objects.create_user(f"u{User.objects.count()}", password="pw-123456789")
+    project = project_create(slug=f"p{user.pk}", name="P", owner=user)
+    experiment = ExperimentFactory(project=project)
+    return (
+        token_actor(user, project),
+        RunFactory(experiment=experiment),
+        RunFactory(experiment=experiment),
+    )
+
+
 class TestSameRowsAsTheGeneralPath(HypothesisTestCase):
     @settings(max_examples=30, deadline=None)
     @given(st.lists(st.lists(point, max_size=20), min_size=1, max_size=3))
     def test_any_batches_leave_the_same_points_and_latest_metrics(self, batches):
-        from accounts.models import User
-        from tracking.services.projects import project_create
-
-        user = User.objects.create_user(f"u{User.objects.count()}", password="pw-123456789")
-        project = project_create(slug=f"p{user.pk}", name="P", owner=user)
-        actor = token_actor(user, project)
-        experiment = ExperimentFactory(project=project)
-        fast, general = RunFactory(experiment=experiment), RunFactory(experiment=experiment)
+        actor, fast, general = two_runs_of_a_new_writer()
         for batch in batches:
             metrics = [MetricIn(k, v, t, s) for k, v, t, s in batch]
             run_log_batch_by_id(actor=actor, run_id=fast.run_id, metrics=metrics)
@@ -391,14 +399,7 @@ class TestBatchesSameAsTheGeneralPath(HypothesisTestCase):
         )
     )
     def test_any_batches_leave_the_same_rows_and_refuse_alike(self, batches):
-        from accounts.models import User
-        from tracking.services.projects import project_create
-
-        user = User.objects.create_user(f"u{User.objects.count()}", password="pw-123456789")
-        project = project_create(slug=f"p{user.pk}", name="P", owner=user)
-        actor = token_actor(user, project)
-        experiment = ExperimentFactory(project=project)
-        fast, general = RunFactory(experiment=experiment), RunFactory(experiment=experiment)
+        actor, fast, general = two_runs_of_a_new_writer()
         for points, params, tags in batches:
             batch = {
                 "metrics": [MetricIn(k, v, t, s) for k, v, t, s in points],
