@@ -11,7 +11,7 @@ import binascii
 import functools
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from itertools import groupby
 from operator import itemgetter
 from typing import NamedTuple
@@ -91,13 +91,18 @@ def _page_offset(page_token: str | None, query_hash: str) -> int:
 
 
 def _page(
-    qs: QuerySet, *, offset: int, max_results: int, query_hash: str
+    fetch: Callable[[int, int], list], *, offset: int, max_results: int, query_hash: str
 ) -> tuple[list, str | None]:
+    """fetch(offset, limit): the rows of the page."""
     # One extra row tells whether another page exists, so the last page carries no token.
-    rows = list(qs[offset : offset + max_results + 1])
+    rows = fetch(offset, max_results + 1)
     if len(rows) > max_results:
         return rows[:max_results], _page_token(offset + max_results, query_hash)
     return rows, None
+
+
+def _sliced(qs: QuerySet) -> Callable[[int, int], list]:
+    return lambda start, limit: list(qs[start : start + limit])
 
 
 def _experiment_ids(experiments: Iterable[Experiment]) -> list[int]:
@@ -220,13 +225,16 @@ def run_search(
     )
     offset = _page_offset(page_token, query_hash)
     if not prefetch:
-        # One extra row tells whether another page exists, as in _page.
-        rows = _row_page(ids, filter_string, order_by, run_view_type, offset, max_results + 1)
-        if len(rows) > max_results:
-            return rows[:max_results], _page_token(offset + max_results, query_hash)
-        return rows, None
+        return _page(
+            lambda start, n: _row_page(ids, filter_string, order_by, run_view_type, start, n),
+            offset=offset,
+            max_results=max_results,
+            query_hash=query_hash,
+        )
     qs = _runs(ids, filter_string, order_by, run_view_type)
-    runs, next_token = _page(qs, offset=offset, max_results=max_results, query_hash=query_hash)
+    runs, next_token = _page(
+        _sliced(qs), offset=offset, max_results=max_results, query_hash=query_hash
+    )
     for start in range(0, len(runs), _PREFETCH_CHUNK):
         prefetch_related_objects(
             runs[start : start + _PREFETCH_CHUNK], "params", "tags", "latest_metrics"
@@ -322,7 +330,9 @@ def experiment_search(
         view=view_type.upper(),
     )
     offset = _page_offset(page_token, query_hash)
-    found, next_token = _page(qs, offset=offset, max_results=max_results, query_hash=query_hash)
+    found, next_token = _page(
+        _sliced(qs), offset=offset, max_results=max_results, query_hash=query_hash
+    )
     for start in range(0, len(found), _PREFETCH_CHUNK):
         prefetch_related_objects(found[start : start + _PREFETCH_CHUNK], "tags")
     return found, next_token
