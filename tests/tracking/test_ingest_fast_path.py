@@ -80,13 +80,12 @@ def run(default_experiment):
 
 
 @on_postgresql
-def test_a_token_writer_logs_points_in_one_statement(
-    run, alice, project, django_assert_num_queries
-):
+def test_a_token_writer_logs_points_in_one_statement(run, alice, project):
     actor = token_actor(alice, project)
     metrics = [MetricIn(f"k{i % 10}", float(i), i, i) for i in range(1000)]
-    with django_assert_num_queries(1):
+    with CaptureQueriesContext(connection) as queries:
         run_log_batch_by_id(actor=actor, run_id=run.run_id, metrics=metrics)
+    assert len(statements(queries.captured_queries)) == 1
     points, latest = stored(run)
     assert len(points) == 1000
     assert [row[:2] for row in latest] == [(f"k{k}", 990 + k) for k in range(10)]
@@ -115,6 +114,43 @@ def test_a_retried_batch_writes_nothing_twice_but_moves_seq(run, alice, project)
     points, latest = stored(run)
     assert len(points) == 2
     assert {row[0]: row[5] for row in latest} == {"loss": 2, "acc": 2}
+
+
+@on_postgresql
+def test_only_a_batch_with_a_stored_point_is_written_twice(run, alice, project):
+    # The first statement inserts without ON CONFLICT; only a batch that meets a stored point
+    # is refused by the constraint and written again, skipping that point.
+    actor = token_actor(alice, project)
+    first = [MetricIn("loss", 0.5, 1, 0), MetricIn("acc", 0.1, 1, 0)]
+    with CaptureQueriesContext(connection) as queries:
+        run_log_batch_by_id(actor=actor, run_id=run.run_id, metrics=first)
+    assert len(statements(queries.captured_queries)) == 1
+    overlapping = [MetricIn("loss", 0.5, 1, 0), MetricIn("loss", 0.4, 2, 1)]
+    with CaptureQueriesContext(connection) as queries:
+        run_log_batch_by_id(actor=actor, run_id=run.run_id, metrics=overlapping)
+    assert len(statements(queries.captured_queries)) == 2
+    points, latest = stored(run)
+    assert points == [
+        ("acc", 0, 1, 0.1, False),
+        ("loss", 0, 1, 0.5, False),
+        ("loss", 1, 2, 0.4, False),
+    ]
+    assert {row[0]: (row[1], row[5]) for row in latest} == {"acc": (0, 1), "loss": (1, 2)}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_retried_batch_outside_a_transaction_is_written_once(alice, project):
+    # What a request does: the refused first statement needs no savepoint to be undone.
+    run = RunFactory(experiment=ExperimentFactory(project=project))
+    actor = token_actor(alice, project)
+    metrics = [MetricIn(f"k{i % 10}", float(i), 1, i) for i in range(100)]
+    run_log_batch_by_id(actor=actor, run_id=run.run_id, metrics=metrics)
+    before = stored(run)
+    run_log_batch_by_id(actor=actor, run_id=run.run_id, metrics=metrics)
+    points, latest = stored(run)
+    assert points == before[0]
+    assert [row[:5] for row in latest] == [row[:5] for row in before[1]]
+    assert {row[5] for row in latest} == {2}
 
 
 def test_a_viewer_token_is_refused(run, bob, project):
