@@ -285,6 +285,61 @@ def test_a_long_history_is_summarised_in_flat_memory(run):
     assert summary.sum == sum(range(200_001)) * 0.5
 
 
+def points_read(run: Run) -> int:
+    """Rows the worker's aggregate statement reads from the points table, by EXPLAIN ANALYZE."""
+    sql = summaries._AGGREGATES_SQL.format(
+        aggregates=summaries._POINT_AGGREGATES.format(summed="m.value"),
+        latest="tracking_latestmetric",
+        metric="tracking_metric",
+        summary="tracking_metricsummary",
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "EXPLAIN (ANALYZE, FORMAT JSON) " + sql, {"run": run.pk, "inf": INF, "neg_inf": -INF}
+        )
+        plan = cursor.fetchone()[0]
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+
+    def walk(node: dict) -> int:
+        own = node["Actual Rows"] * node["Actual Loops"]
+        read = own if node.get("Relation Name") == "tracking_metric" else 0
+        return read + sum(walk(child) for child in node.get("Plans", []))
+
+    return walk(plan[0]["Plan"])
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="EXPLAIN ANALYZE is PostgreSQL's")
+def test_a_summary_merges_only_the_points_written_since_the_last_one(run):
+    insert_points(run, "long", 20_000)
+    log(run, ("long", 0, 0, 0.0))
+    assert points_read(run) >= 20_001  # no summary yet: the whole key
+    summary_compute(run_pk=run.pk)
+
+    log(run, ("long", 30_000, 1, -4.0), ("long", 30_001, 1, NAN), ("new", 0, 1, 1.0))
+
+    # The last write's three points, through the (run, seq) index, and the whole history of
+    # the key that has no summary yet: its one point.
+    assert points_read(run) == 3 + 1
+    summary_compute(run_pk=run.pk)
+    long = MetricSummary.objects.get(run=run, key="long")
+    assert (long.count, long.nan_count, long.min, long.max) == (20_003, 1, -4.0, 10_000.0)
+    assert (long.first_step, long.last_step) == (0, 30_001)
+    assert long.sum == sum(range(20_001)) * 0.5 - 4.0
+    assert MetricSummary.objects.get(run=run, key="new").count == 1
+
+
+@pytest.mark.django_db
+def test_a_retried_batch_that_adds_no_point_still_makes_the_summary_fresh(run):
+    log(run, ("a", 0, 1, 1.0))
+    summary_compute(run_pk=run.pk)
+    log(run, ("a", 0, 1, 1.0))  # moves seq, stores nothing
+
+    assert summary_compute(run_pk=run.pk) == 1
+    assert not stale_latest_metrics().filter(run=run).exists()
+    assert MetricSummary.objects.get(run=run, key="a").count == 1
+
+
 @pytest.mark.django_db
 def test_summaries_of_a_deleted_run_are_a_no_op(run):
     pk = run.pk

@@ -223,7 +223,7 @@ def _check_params_unchanged(*, run: Run, params: dict[str, str]) -> None:
 # Raw SQL on purpose: the ORM's bulk_update builds a CASE expression per row and field, which
 # cost more than half of every log-batch request.
 _INSERT_POINTS_SQL = (
-    'INSERT INTO tracking_metric (run_id, "key", step, "timestamp", value, is_nan) {rows} '
+    'INSERT INTO tracking_metric (run_id, "key", step, "timestamp", value, is_nan, seq) {rows} '
     "ON CONFLICT DO NOTHING"
 )
 # On PostgreSQL ON CONFLICT costs each point a second pass through the unique index (4-5 ms of a
@@ -314,7 +314,7 @@ def _pg_batch_sql(*, where: str, metrics: bool, params: bool, tags: bool, dedupe
     ]
     if metrics:
         insert = _INSERT_POINTS_SQL if dedupe else _PG_INSERT_POINTS_SQL
-        rows = insert.format(rows="SELECT r.id, u.* FROM r, u")
+        rows = insert.format(rows="SELECT r.id, u.*, r.metric_seq FROM r, u")
         ctes.append(_PG_POINTS_CTES.replace("{insert_points}", rows))
     if params:
         ctes.append(_PG_PARAMS_CTE)
@@ -436,8 +436,8 @@ def _sqlite_write_metrics(*, run: Run, metrics: MetricColumns) -> int | None:
         for start in range(0, len(rows), INSERT_BATCH_SIZE):
             chunk = rows[start : start + INSERT_BATCH_SIZE]
             cursor.execute(
-                _INSERT_POINTS_SQL.format(rows=_values_clause(6, len(chunk))),
-                [x for point in chunk for x in (run.pk, *point)],
+                _INSERT_POINTS_SQL.format(rows=_values_clause(7, len(chunk))),
+                [x for point in chunk for x in (run.pk, *point, seq)],
             )
         latest = [(key, *best[key]) for key in sorted(best)]
         for start in range(0, len(latest), INSERT_BATCH_SIZE):
