@@ -126,7 +126,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,
     }
-elif env_bool("DB_PREPARED_STATEMENTS", True):
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's, with a health check that skips connections in steady use (mlplatform/db).
+    DATABASES["default"]["ENGINE"] = "mlplatform.db.postgresql"
+if DATABASES["default"]["ENGINE"] == "mlplatform.db.postgresql" and env_bool(
+    "DB_PREPARED_STATEMENTS", True
+):
     # Parameters travel apart from the SQL, and a statement run five times on a connection is
     # prepared: the write and search statements are then planned once per connection instead
     # of on every request, which was half of PostgreSQL's time for a log-metric. Off for a
