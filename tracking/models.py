@@ -158,7 +158,11 @@ class Run(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["experiment", "-start_time"], name="run_experiment_start"),
+            # The default order of an experiment's runs (the runs table, MLflow's search), run id
+            # included, so a page is read off the index in order, without sorting.
+            models.Index(
+                fields=["experiment", "-start_time", "run_id"], name="run_experiment_start_id"
+            ),
         ]
 
     def __str__(self) -> str:
