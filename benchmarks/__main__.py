@@ -132,6 +132,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         f"`{document['command']}` in {document['seconds']:.0f} s on {machine.get('cpus')} CPUs "
         f"({machine.get('cpu', 'unknown')}), {machine.get('memory_gb')} GB, "
         f"load average at start {load}; "
+        f"Python {machine.get('python')} ({machine.get('python_executable', 'unknown')}); "
         f"{machine.get('postgresql', '')}.\n\n{table}\n"
     )  # fmt: skip
     _write(RESULTS_DIR / f"compare-{stamp}.json", json.dumps(document, indent=2))
