@@ -6,8 +6,8 @@ import contextlib
 import os
 import platform
 import subprocess
-import sys
-from pathlib import Path
+
+from benchmarks.servers import base_interpreter
 
 # (figure, field, label, unit, higher is better)
 ROWS = [
@@ -121,7 +121,7 @@ def machine() -> dict:
         "python": platform.python_version(),
         # Which build: Debian's and the official images' are built with PGO and LTO, pyenv's by
         # default without, and ran our request path a fifth slower on the same machine.
-        "python_executable": str(Path(getattr(sys, "_base_executable", sys.executable)).resolve()),
+        "python_executable": str(base_interpreter()),
     }
     try:
         with open("/proc/meminfo") as handle:
