@@ -10,11 +10,13 @@ BEFORE_SEQ = ("tracking", "0005_search_covering_indexes")
 AFTER_SEQ = ("tracking", "0006_metric_point_seq")
 
 
-def _migrate(target):
+def _migrate(target=None):
+    """Migrate to `target` (app, migration), or to the latest state; returns that state's apps."""
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
-    executor.migrate([target])
-    return executor.loader.project_state([target]).apps
+    targets = [target] if target else executor.loader.graph.leaf_nodes()
+    executor.migrate(targets)
+    return executor.loader.project_state(targets).apps
 
 
 @pytest.fixture
@@ -24,9 +26,7 @@ def at_0005():
     try:
         yield apps
     finally:
-        executor = MigrationExecutor(connection)
-        executor.loader.build_graph()
-        executor.migrate(executor.loader.graph.leaf_nodes())
+        _migrate()
 
 
 @pytest.mark.django_db(transaction=True)
