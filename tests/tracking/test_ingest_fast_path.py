@@ -201,8 +201,14 @@ def test_invalid_keys_are_refused_before_anything_is_read(run, alice, project):
         run_log_batch_by_id(
             actor=token_actor(alice, project),
             run_id="no-such-run",
-            metrics=[MetricIn("ok", 1, 1, 0), MetricIn("../up", 1, 1, 0)],
+            metrics=[
+                MetricIn("ok", 1, 1, 0),
+                MetricIn("../up", 1, 1, 0),
+                MetricIn("ok", 1, 1, 1),
+                MetricIn("../up", 1, 1, 1),
+            ],
         )
+    # Keys are checked once each; the error names the first point with the bad one.
     assert raised.value.field == "metrics[1].key"
 
 

@@ -237,6 +237,58 @@ def test_bad_batches_are_400_naming_the_problem(api_client, alice_token, run, pa
     assert field in error(response, 400, "INVALID_PARAMETER_VALUE")
 
 
+def _point(key="k", value=0.5, step=0, timestamp=1):
+    return {"key": key, "value": value, "timestamp": timestamp, "step": step}
+
+
+@pytest.mark.parametrize(
+    "odd_point, field",
+    [
+        (_point(step=True), "metrics[2].step"),
+        (_point(step=2**63), "metrics[2].step"),
+        (_point(timestamp=1.5), "metrics[2].timestamp"),
+        (_point(value="high"), "metrics[2].value"),
+        (_point(key=["k"]), "'key': expected a string"),
+        (_point(key="a$b"), "'a$b'"),
+    ],
+)
+def test_one_bad_point_among_good_ones_is_named(api_client, alice_token, run, odd_point, field):
+    # The usual batch is checked a column at a time; one odd point sends it point by point.
+    metrics = [_point(), _point(step=1), odd_point, _point(step=3)]
+    before = run.metrics.count()
+    response = call(
+        api_client,
+        "post",
+        "runs/log-batch",
+        alice_token[1],
+        {"run_id": run.run_id, "metrics": metrics},
+    )
+    assert field in error(response, 400, "INVALID_PARAMETER_VALUE")
+    assert run.metrics.count() == before
+
+
+def test_points_of_every_json_form_are_stored_alike(api_client, alice_token, run):
+    # Ints for values, strings for numbers and a missing step leave the column-wise check.
+    metrics = [
+        _point(),
+        _point(value=2, step=1),
+        _point(value="3.5", step="2"),
+        {**_point(), "key": "n"},
+    ]
+    del metrics[3]["step"]
+    ok(
+        call(
+            api_client,
+            "post",
+            "runs/log-batch",
+            alice_token[1],
+            {"run_id": run.run_id, "metrics": metrics},
+        )
+    )
+    stored = sorted(run.metrics.filter(key__in=["k", "n"]).values_list("key", "step", "value"))
+    assert stored == [("k", 0, 0.5), ("k", 1, 2.0), ("k", 2, 3.5), ("n", 0, 0.5)]
+
+
 @pytest.mark.parametrize(
     "method, endpoint, payload",
     [

@@ -273,33 +273,32 @@ def _objects(fields: Fields, name: str) -> list[dict]:
 
 
 def _metric_columns(items: list[dict]) -> MetricColumns:
-    """The batch's points as columns. A point as the official client sends it (str key, float
-    value, int timestamp and step) takes the short way; anything else goes through `_metric`,
-    which knows every form MLflow's JSON allows and every error message."""
-    keys: list[str] = []
-    values: list[float] = []
-    timestamps: list[int] = []
-    steps: list[int] = []
-    for i, item in enumerate(items):
-        key = item.get("key")
-        value = item.get("value")
-        timestamp = item.get("timestamp")
-        step = item.get("step", 0)
-        if not (
-            type(key) is str
-            and type(value) is float
-            and type(timestamp) is int
-            and type(step) is int
-            and INT64_MIN <= timestamp <= INT64_MAX
-            and INT64_MIN <= step <= INT64_MAX
-        ):
-            metric = _metric(item, f"metrics[{i}]")
-            key, value, timestamp, step = metric.key, metric.value, metric.timestamp, metric.step
-        keys.append(key)
-        values.append(value)
-        timestamps.append(timestamp)
-        steps.append(step)
-    return MetricColumns(keys=keys, values=values, timestamps=timestamps, steps=steps)
+    """The batch's points as columns. A batch as the official client sends it (str keys, float
+    values, int timestamps and steps) is checked a column at a time; any other goes point by
+    point through `_metric`, which knows every form MLflow's JSON allows and every error."""
+    keys = [item.get("key") for item in items]
+    values = [item.get("value") for item in items]
+    timestamps = [item.get("timestamp") for item in items]
+    steps = [item.get("step", 0) for item in items]
+    # type() rather than isinstance(): a bool is an int to isinstance, and is no step.
+    if not items or (
+        set(map(type, keys)) == {str}
+        and set(map(type, values)) == {float}
+        and set(map(type, timestamps)) == {int}
+        and set(map(type, steps)) == {int}
+        and min(timestamps) >= INT64_MIN
+        and max(timestamps) <= INT64_MAX
+        and min(steps) >= INT64_MIN
+        and max(steps) <= INT64_MAX
+    ):
+        return MetricColumns(keys=keys, values=values, timestamps=timestamps, steps=steps)
+    metrics = [_metric(item, f"metrics[{i}]") for i, item in enumerate(items)]
+    return MetricColumns(
+        keys=[m.key for m in metrics],
+        values=[m.value for m in metrics],
+        timestamps=[m.timestamp for m in metrics],
+        steps=[m.step for m in metrics],
+    )
 
 
 def _run_id(fields: Fields) -> str:

@@ -144,12 +144,14 @@ def metric_columns(metrics: Sequence[MetricIn] | MetricColumns) -> MetricColumns
 
 def _validate_keys(keys: list) -> None:
     # Once per distinct key: a batch is typically 100 keys x 10 steps.
-    seen: set[str] = set()
-    for i, key in enumerate(keys):
-        if isinstance(key, str) and key in seen:
-            continue
-        validate_key(key, what="Metric name", field=f"metrics[{i}].key")
-        seen.add(key)
+    distinct = dict.fromkeys(keys) if set(map(type, keys)) <= {str} else keys
+    for key in distinct:
+        try:
+            validate_key(key, what="Metric name", field="metrics")
+        except InvalidInput as error:
+            # The first point with the key, as a point-by-point check would name it.
+            error.field = f"metrics[{keys.index(key)}].key"
+            raise
 
 
 def _validate_batch(
