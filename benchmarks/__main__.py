@@ -1,8 +1,9 @@
 """`python -m benchmarks run --target URL` and `python -m benchmarks compare`.
 
 run: the workload against one running MLflow-compatible server, a JSON result.
-compare: starts MLflow's server, FastTrackML and ours, one after the other, each on a fresh
-PostgreSQL database, runs the same workload against each and writes JSON plus a markdown table.
+compare: starts MLflow's server, FastTrackML and ours, each on a fresh PostgreSQL database,
+runs the same workload against each, a step of it on every server before the next step, and
+writes JSON plus a markdown table.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ RESULTS_DIR = servers.REPO / "benchmark-results"
 DOCS = servers.REPO / "docs" / "performance.md"
 DOCS_START = "<!-- benchmark-table:start -->"
 DOCS_END = "<!-- benchmark-table:end -->"
+SERVERS = ("mlflow", "fasttrackml", "mlplatform")
 
 
 def log(message: str) -> None:
@@ -76,9 +78,64 @@ def _stamp() -> str:
     return time.strftime("%Y%m%d-%H%M%S")
 
 
+def _start(label: str, args: argparse.Namespace, log_dir: Path) -> servers.Server:
+    if label == "mlflow":
+        return servers.start_mlflow(args.postgres, log_dir)
+    if label == "fasttrackml":
+        return servers.start_fml(args.postgres, log_dir)
+    if label == "mlplatform":
+        db = servers.fresh_database(args.postgres, "bench_ours")
+        return servers.start_ours(db, log_dir, redis_url=args.redis)
+    raise ValueError(label)
+
+
+def _target(label: str, server: servers.Server) -> workload.Target:
+    return workload.Target(
+        url=server.url,
+        label=label,
+        token=server.token,
+        ours=server.ours,
+        username=server.username,
+        password=server.password,
+        project=server.project,
+        database_url=server.database_url,
+        peer_database_url=None if server.ours else server.database_url,
+        # Through its API MLflow's server takes a quarter of an hour for them.
+        series_by_sql=label == "mlflow",
+        pids=server.pids,
+    )
+
+
+def _interleave(running: dict[str, servers.Server], sizes: workload.Sizes) -> dict[str, dict]:
+    """Each step of the workload on every server before the next step, the server going first
+    taking turns: this machine's speed drifts by tens of percent within minutes, and one server
+    measured minutes after another made ratios of that drift (the fifth session's search: 0.84x
+    FastTrackML in one run, 1.37x in the run before)."""
+    steps = {
+        label: workload.workload_steps(
+            _target(label, server), sizes, log=lambda line, label=label: log(f"[{label}] {line}")
+        )
+        for label, server in running.items()
+    }
+    labels = list(steps)
+    for turn in range(len(workload.STEPS)):
+        first = turn % len(labels)
+        for label in labels[first:] + labels[:first]:
+            next(steps[label])
+            server = running[label]
+            if server.ours and server.database_url and len(labels) > 1:
+                # Our summary worker finishes what the step queued before another server's
+                # step starts, so it never runs during a peer's measurement.
+                workload.quiesce(server.database_url)
+    return {label: workload.finish(generator) for label, generator in steps.items()}
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     sizes = workload.QUICK if args.quick else workload.FULL
-    wanted = args.only.split(",") if args.only else ["mlflow", "fasttrackml", "mlplatform"]
+    wanted = args.only.split(",") if args.only else list(SERVERS)
+    unknown = set(wanted) - set(SERVERS)
+    if unknown:
+        raise SystemExit(f"unknown server {', '.join(sorted(unknown))}: use {', '.join(SERVERS)}")
     stamp = _stamp()
     log_dir = RESULTS_DIR / f"logs-{stamp}"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -86,38 +143,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
     started = time.time()
     if {"mlflow", "fasttrackml"} & set(wanted):
         servers.ensure_peer_venv(log=log)
-    results: dict[str, dict | None] = {}
-    failed: list[str] = []
-    for label in wanted:
-        log(f"=== {label}: starting on a fresh database")
-        if label == "mlflow":
-            server = servers.start_mlflow(args.postgres, log_dir)
-        elif label == "fasttrackml":
-            server = servers.start_fml(args.postgres, log_dir)
-        elif label == "mlplatform":
-            db = servers.fresh_database(args.postgres, "bench_ours")
-            server = servers.start_ours(db, log_dir, redis_url=args.redis)
-        else:
-            raise SystemExit(f"unknown server {label!r}: mlflow, fasttrackml or mlplatform")
-        try:
-            target = workload.Target(
-                url=server.url,
-                label=label,
-                token=server.token,
-                ours=server.ours,
-                username=server.username,
-                password=server.password,
-                project=server.project,
-                database_url=server.database_url,
-                peer_database_url=None if server.ours else server.database_url,
-                # Through its API MLflow's server takes a quarter of an hour for them.
-                series_by_sql=label == "mlflow",
-                pids=server.pids,
-            )
-            results[label] = workload.run_workload(target, sizes, log=log)
-        finally:
+    running: dict[str, servers.Server] = {}
+    try:
+        for label in wanted:
+            log(f"=== {label}: starting on a fresh database")
+            running[label] = _start(label, args, log_dir)
+        results = _interleave(running, sizes)
+    finally:
+        for server in running.values():
             server.stop()
-        failed += workload.errors(results[label])
+    failed = [line for result in results.values() for line in workload.errors(result)]
     document = {
         "command": " ".join(["python -m benchmarks", *sys.argv[1:]]),
         "machine": machine,

@@ -13,6 +13,7 @@ import random
 import sqlite3
 import threading
 import time
+from collections.abc import Generator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,6 +35,18 @@ PAGE_PATHS = {
     "page_metric_data": "/p/{project}/runs/{run_id}/series.json?key={key}&points=1000",
 }
 NATIVE_DOWNSAMPLED = "/api/v1/runs/{run_id}/metrics/{key}/history/"
+# The steps of the workload, in order, and what the log calls them; all but "seed" are figures.
+STEPS = {
+    "ingest_batched": "1 batched ingestion",
+    "ingest_single": "2 one point per request",
+    "sweep": "3 sweep creation",
+    "search": "4 search",
+    "seed": "seeding the history runs",
+    "history_full": "5a full history",
+    "history_downsampled": "5b downsampled history",
+    **{name: f"6 {name}" for name in PAGE_PATHS},
+    "summary_lag": "8 summary lag",
+}
 
 
 @dataclass(frozen=True)
@@ -432,8 +445,34 @@ def settle_summaries(probe: SummaryProbe, limit: float = 60.0) -> tuple[float, i
     return time.perf_counter() - started, backlog
 
 
+def quiesce(database_url: str) -> float:
+    """Wait, untimed, until our summary worker has caught up; returns the seconds waited."""
+    probe = SummaryProbe(database_url)
+    try:
+        return settle_summaries(probe)[0]
+    finally:
+        probe.close()
+
+
 def run_workload(target: Target, sizes: Sizes, log=print) -> dict:
     """Run every figure against one server; returns the result document."""
+    return finish(workload_steps(target, sizes, log=log))
+
+
+def finish(steps: Generator[str, None, dict]) -> dict:
+    """Run the steps that are left; returns the result document."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+
+
+def workload_steps(target: Target, sizes: Sizes, log=print) -> Generator[str, None, dict]:
+    """The figures against one server, one per `next()`, which gives the step's name (STEPS);
+    the result document is the generator's return value. `compare` interleaves the steps of
+    the servers, so that each figure of each server is measured within minutes of the others'.
+    """
     api = _api(target.url, target.token)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     n = sizes.clients
@@ -695,16 +734,24 @@ def run_workload(target: Target, sizes: Sizes, log=print) -> dict:
             "backlog_left": backlog,
         }
 
-    figures["ingest_batched"] = _figure("1 batched ingestion", ingest_batched, log)
-    figures["ingest_single"] = _figure("2 one point per request", ingest_single, log)
-    figures["sweep"] = _figure("3 sweep creation", sweep, log)
-    figures["search"] = _figure("4 search", search, log)
-    state["seed"] = _figure("seeding the history runs", seed_history, log)
-    figures["history_full"] = _figure("5a full history", history_full, log)
-    figures["history_downsampled"] = _figure("5b downsampled history", history_downsampled, log)
-    for name in PAGE_PATHS:
-        figures[name] = _figure(f"6 {name}", page(name), log)
-    figures["summary_lag"] = _figure("8 summary lag", summary_lag, log)
+    measures = {
+        "ingest_batched": ingest_batched,
+        "ingest_single": ingest_single,
+        "sweep": sweep,
+        "search": search,
+        "seed": seed_history,
+        "history_full": history_full,
+        "history_downsampled": history_downsampled,
+        **{name: page(name) for name in PAGE_PATHS},
+        "summary_lag": summary_lag,
+    }
+    for name, title in STEPS.items():
+        result = _figure(title, measures[name], log)
+        if name == "seed":
+            state["seed"] = result
+        else:
+            figures[name] = result
+        yield name
     if sampler is not None:
         figures["memory"] = sampler.stop()
     else:
