@@ -338,9 +338,9 @@ class MetricSummary(models.Model):
 class MetricRollup(models.Model):
     """Count, min, max and last point of one block of steps of a long key, for fast charts.
 
-    Kept by the summary worker for keys with many points (tracking.services.summaries); a key's
-    rollups are usable while their seq is not below its LatestMetric's seq. NaN points are left
-    out, as charts leave them out.
+    Kept by the summary worker for keys with many points (tracking.services.summaries), which
+    rewrites only the blocks new points fall in; a key's rollups are usable while their highest
+    seq is not below its LatestMetric's seq. NaN points are left out, as charts leave them out.
     """
 
     # The unique (run, key, block) index serves lookups by run too.
@@ -356,7 +356,7 @@ class MetricRollup(models.Model):
     last_step = models.BigIntegerField()
     last_timestamp = models.BigIntegerField()
     last_value = models.FloatField()
-    seq = models.BigIntegerField(help_text="The run's metric_seq these rollups cover.")
+    seq = models.BigIntegerField(help_text="The run's metric_seq when this block was written.")
 
     class Meta:
         constraints = [

@@ -131,3 +131,64 @@ def test_rollups_go_with_their_run(run):
     run.delete()
 
     assert not MetricRollup.objects.exists()
+
+
+def rollup_rows(run: Run) -> dict:
+    fields = ("count", "min", "max", "first_step", "last_step", "last_timestamp", "last_value")
+    return {
+        r["block"]: r for r in MetricRollup.objects.filter(run=run).values("block", "seq", *fields)
+    }
+
+
+def test_a_refresh_rewrites_only_the_blocks_new_points_fall_in(run):
+    log_steps(run, range(2000))
+    summary_compute(run_pk=run.pk)
+    first = rollup_rows(run)
+    old_seq = first[0]["seq"]
+
+    log_steps(run, range(2000, 2015))  # the end of the key: a new and a half-full block
+    log_steps(run, [1234], at=lambda step: 999_999)  # a later point at an old step wins
+    run_log_batch(run=run, metrics=[MetricIn("loss", math.nan, 5, 555)])  # NaN: no block
+    log_steps(run, range(-3, 0))  # block 0 holds steps -9 to 9 (division truncates)
+    summary_compute(run_pk=run.pk)
+
+    after = rollup_rows(run)
+    rewritten = {block for block, row in after.items() if row["seq"] != old_seq}
+    assert rewritten == {0, 123, 200, 201}
+    assert after[0]["count"] == 13 and after[0]["first_step"] == -3
+    assert after[123]["count"] == 11 and after[201]["count"] == 5
+    assert {b: r for b, r in after.items() if b not in rewritten} == {
+        b: r for b, r in first.items() if b not in rewritten
+    }
+    # The same rows as rollups written whole from the points.
+    MetricRollup.objects.filter(run=run).delete()
+    summaries.rollup_refresh(run_pk=run.pk, key="loss", seq=after[0]["seq"])
+    whole = rollup_rows(run)
+    drop_seq = lambda rows: {b: {**r, "seq": 0} for b, r in rows.items()}  # noqa: E731
+    assert drop_seq(after) == drop_seq(whole)
+
+
+def test_charts_read_incrementally_refreshed_rollups(run, django_assert_num_queries):
+    log_steps(run, range(3000))
+    summary_compute(run_pk=run.pk)
+    log_steps(run, range(3000, 4000))
+    summary_compute(run_pk=run.pk)
+    log_steps(run, range(4000, 4500))
+    summary_compute(run_pk=run.pk)
+
+    assert series._step_bounds(run=run, key="loss") == (0, 4499, True)  # fresh: read
+    with django_assert_num_queries(3):
+        rolled = metric_series(run=run, key="loss", points=45)
+
+    assert rolled == raw_series(run, points=45)
+
+
+def test_rebuilding_summaries_rewrites_rollups_whole(run):
+    log_steps(run, range(1000))
+    summary_compute(run_pk=run.pk)
+    # A point that came in outside the app has the column's default seq, 0.
+    run.metrics.filter(key="loss", step=10).update(value=1e9, seq=0)
+
+    summaries.summary_rebuild(run=run)
+
+    assert MetricRollup.objects.get(run=run, key="loss", block=1).max == 1e9

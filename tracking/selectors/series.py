@@ -109,7 +109,9 @@ def metric_series(
 
 
 # One round trip: the key's non-NaN step range (two index lookups) and whether its rollups
-# cover its latest write. Scalar subqueries, because the three tables share no relation.
+# cover its latest write (a refresh writes only the blocks with new points, so the rollups are
+# as new as their highest seq: tracking.services.rollups). Scalar subqueries, because the
+# three tables share no relation.
 # ORDER BY ... LIMIT 1 rather than MIN/MAX: with statistics that misjudge the key as rare, the
 # planner aggregated all of a million-point history instead of reading one end of the index.
 _STEP_HEADER_SQL = """
@@ -118,7 +120,7 @@ SELECT (SELECT step FROM {metric} WHERE run_id = %(run)s AND key = %(key)s AND N
        (SELECT step FROM {metric} WHERE run_id = %(run)s AND key = %(key)s AND NOT is_nan
         ORDER BY step DESC LIMIT 1),
        (SELECT seq FROM {latest} WHERE run_id = %(run)s AND key = %(key)s),
-       (SELECT MIN(seq) FROM {rollup} WHERE run_id = %(run)s AND key = %(key)s)
+       (SELECT MAX(seq) FROM {rollup} WHERE run_id = %(run)s AND key = %(key)s)
 """
 
 

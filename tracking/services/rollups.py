@@ -7,6 +7,7 @@ rollups it aggregates one row per ROLLUP_STEPS steps (tracking.selectors.series)
 from __future__ import annotations
 
 from django.db import connection
+from django.db.models import Max
 
 from tracking.models import Metric, MetricRollup
 
@@ -20,7 +21,9 @@ ROLLUP_MIN_POINTS = 50_000
 # Integer division on both databases; the block of a negative step is wrong (truncation), so
 # the series only uses rollups when the key's first non-NaN step is not negative. The last
 # point of a block is its highest (step, timestamp, value), MLflow's order for "latest".
+# {blocks} narrows the points to the blocks being written: all of them, or the touched ones.
 _REFRESH_SQL = """
+{touched}
 INSERT INTO {rollup} (run_id, key, block, count, min, max, first_step, last_step,
                       last_timestamp, last_value, seq)
 SELECT g.run_id, g.key, g.block, g.n, g.lo, g.hi, g.s0, g.s1,
@@ -32,26 +35,60 @@ SELECT g.run_id, g.key, g.block, g.n, g.lo, g.hi, g.s0, g.s1,
         ORDER BY m.timestamp DESC, m.value DESC LIMIT 1),
        %(seq)s
 FROM (
-    SELECT run_id, key, step / {width} AS block, COUNT(*) AS n, MIN(value) AS lo,
-           MAX(value) AS hi, MIN(step) AS s0, MAX(step) AS s1
-    FROM {metric}
-    WHERE run_id = %(run)s AND key = %(key)s AND NOT is_nan
-    GROUP BY run_id, key, step / {width}
+    SELECT m.run_id, m.key, m.step / {width} AS block, COUNT(*) AS n, MIN(m.value) AS lo,
+           MAX(m.value) AS hi, MIN(m.step) AS s0, MAX(m.step) AS s1
+    FROM {metric} m
+    WHERE m.run_id = %(run)s AND m.key = %(key)s AND NOT m.is_nan{blocks}
+    GROUP BY m.run_id, m.key, m.step / {width}
 ) g
+WHERE true
+ON CONFLICT (run_id, key, block) DO UPDATE SET
+    count = excluded.count, min = excluded.min, max = excluded.max,
+    first_step = excluded.first_step, last_step = excluded.last_step,
+    last_timestamp = excluded.last_timestamp, last_value = excluded.last_value, seq = excluded.seq
 """
+# The blocks that points written after %(since)s fall in (found through the (run, seq) index),
+# and their points through the (run, key, step, ...) index: one step range from the lowest
+# touched block to the highest, which holds those blocks whatever the sign of their steps (a
+# training loop's new points are its last steps), then the blocks themselves. Scalar
+# subqueries rather than a join, so the range is an index condition even while the planner's
+# statistics have not seen the key. A point is never taken out of a block, so a block without
+# new points keeps its row as it is.
+_TOUCHED_CTE = """
+WITH touched AS (
+    SELECT DISTINCT step / {width} AS block FROM {metric}
+    WHERE run_id = %(run)s AND seq > %(since)s AND key = %(key)s AND NOT is_nan
+)"""
+_TOUCHED_WHERE = """
+      AND m.step > (SELECT (MIN(block) - 1) * {width} FROM touched)
+      AND m.step < (SELECT (MAX(block) + 1) * {width} FROM touched)
+      AND m.step / {width} IN (SELECT block FROM touched)"""
 
 
 def rollup_refresh(*, run_pk: int, key: str, seq: int) -> None:
-    """Rewrite the key's rollups from its points, marked as covering the run's `seq`.
+    """Bring the key's rollups up to the run's `seq`: whole the first time, then only the blocks
+    that points written since the last refresh fall in.
 
     Call inside the summary's transaction and lock. Points committed after `seq` may be
-    included; the rollups then look stale until the next refresh, which is safe.
+    included; the rollups then look stale until the next refresh, which is safe. The rollups of
+    a key are as new as their highest seq (tracking.selectors.series); a block keeps the seq of
+    the refresh that last wrote it.
     """
-    MetricRollup.objects.filter(run_id=run_pk, key=key).delete()
-    sql = _REFRESH_SQL.format(
-        rollup=connection.ops.quote_name(MetricRollup._meta.db_table),
-        metric=connection.ops.quote_name(Metric._meta.db_table),
-        width=int(ROLLUP_STEPS),
+    rows = MetricRollup.objects.filter(run_id=run_pk, key=key)
+    since = rows.aggregate(since=Max("seq"))["since"]
+    if since is None:
+        touched, blocks = "", ""
+    else:
+        touched, blocks = _TOUCHED_CTE, _TOUCHED_WHERE
+    quote = connection.ops.quote_name
+    sql = (
+        _REFRESH_SQL.replace("{touched}", touched)
+        .replace("{blocks}", blocks)
+        .format(
+            rollup=quote(MetricRollup._meta.db_table),
+            metric=quote(Metric._meta.db_table),
+            width=int(ROLLUP_STEPS),
+        )
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, {"run": run_pk, "key": key, "seq": seq})
+        cursor.execute(sql, {"run": run_pk, "key": key, "seq": seq, "since": since})

@@ -22,7 +22,7 @@ from django.core.cache import cache
 from django.db import DatabaseError, DataError, connection, transaction
 from django.utils import timezone
 
-from tracking.models import LatestMetric, Metric, MetricSummary, Run
+from tracking.models import LatestMetric, Metric, MetricRollup, MetricSummary, Run
 from tracking.selectors.summaries import SUMMARY_FIELDS, stale_latest_metrics
 from tracking.services.rollups import ROLLUP_MIN_POINTS, rollup_refresh
 from tracking.services.statements import may_fail
@@ -359,8 +359,10 @@ def summary_rebuild(*, run: Run) -> int:
     """Recompute every summary of the run from scratch; returns how many keys it has."""
     with transaction.atomic():
         _lock_run(run.pk)
-        # Without summaries every key is stale, so one pass recomputes them all.
+        # Without summaries every key is stale, so one pass recomputes them all; without
+        # rollups, each long key's are written whole, points without a seq included.
         MetricSummary.objects.filter(run=run).delete()
+        MetricRollup.objects.filter(run=run).delete()
         return summary_compute(run_pk=run.pk)
 
 
