@@ -106,11 +106,15 @@ def _target(label: str, server: servers.Server) -> workload.Target:
     )
 
 
-def _interleave(running: dict[str, servers.Server], sizes: workload.Sizes) -> dict[str, dict]:
+def _interleave(
+    running: dict[str, servers.Server], sizes: workload.Sizes, postgres: str
+) -> dict[str, dict]:
     """Each step of the workload on every server before the next step, the server going first
     taking turns: this machine's speed drifts by tens of percent within minutes, and one server
     measured minutes after another made ratios of that drift (the fifth session's search: 0.84x
-    FastTrackML in one run, 1.37x in the run before)."""
+    FastTrackML in one run, 1.37x in the run before). A checkpoint before each server's step
+    writes out what the step before left in PostgreSQL's buffers: without it, batched ingestion
+    right after another server's was 12 % slower than before it."""
     steps = {
         label: workload.workload_steps(
             _target(label, server), sizes, log=lambda line, label=label: log(f"[{label}] {line}")
@@ -121,6 +125,8 @@ def _interleave(running: dict[str, servers.Server], sizes: workload.Sizes) -> di
     for turn in range(len(workload.STEPS)):
         first = turn % len(labels)
         for label in labels[first:] + labels[:first]:
+            if not servers.checkpoint(postgres) and turn == 0:
+                log(f"WARNING {postgres} refused CHECKPOINT: steps may pay for earlier writes")
             next(steps[label])
             server = running[label]
             if server.ours and server.database_url and len(labels) > 1:
@@ -148,7 +154,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         for label in wanted:
             log(f"=== {label}: starting on a fresh database")
             running[label] = _start(label, args, log_dir)
-        results = _interleave(running, sizes)
+        results = _interleave(running, sizes, args.postgres)
     finally:
         for server in running.values():
             server.stop()

@@ -86,6 +86,20 @@ def fresh_database(base: str, name: str) -> str:
     return database_url(base, name)
 
 
+def checkpoint(postgres: str) -> bool:
+    """Write out every dirty page of the PostgreSQL server (all servers share it), so a step
+    does not pay for the write-back of the step before it, another server's. False when the
+    user may not (CHECKPOINT needs a superuser or, from PostgreSQL 15, pg_checkpoint)."""
+    import psycopg
+
+    with psycopg.connect(postgres, autocommit=True) as conn:
+        try:
+            conn.execute("CHECKPOINT")
+        except psycopg.errors.InsufficientPrivilege:
+            return False
+    return True
+
+
 def base_interpreter() -> Path:
     """The Python this one's venv was made from (a venv's own python links to it)."""
     return Path(getattr(sys, "_base_executable", sys.executable)).resolve()

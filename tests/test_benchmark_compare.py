@@ -5,6 +5,8 @@ real comparison needs MLflow's server and FastTrackML installed (the quick smoke
 real workload against ours).
 """
 
+import os
+
 import pytest
 
 from benchmarks import __main__ as bench
@@ -25,7 +27,14 @@ def recorded(monkeypatch):
 
     monkeypatch.setattr(workload, "workload_steps", steps)
     monkeypatch.setattr(workload, "quiesce", lambda url: calls.append(("quiesce", url)))
+    monkeypatch.setattr(
+        servers, "checkpoint", lambda url: calls.append(("checkpoint", url)) or True
+    )
     return calls
+
+
+def interleave(labels):
+    return bench._interleave({label: _server(label) for label in labels}, None, "postgresql:///")
 
 
 def _server(label):
@@ -36,10 +45,10 @@ def _server(label):
 
 
 def test_each_step_runs_on_every_server_before_the_next_and_who_goes_first_rotates(recorded):
-    results = bench._interleave({label: _server(label) for label in bench.SERVERS}, None)
+    results = interleave(bench.SERVERS)
 
     assert set(results) == set(bench.SERVERS)
-    steps = [call for call in recorded if call[0] != "quiesce"]
+    steps = [call for call in recorded if call[0] not in ("quiesce", "checkpoint")]
     assert len(steps) == len(STEPS) * 3
     for turn, name in enumerate(STEPS):
         taken = steps[3 * turn : 3 * turn + 3]
@@ -48,8 +57,17 @@ def test_each_step_runs_on_every_server_before_the_next_and_who_goes_first_rotat
         assert taken[0][0] == bench.SERVERS[turn % 3]
 
 
+def test_a_checkpoint_comes_before_every_step_of_every_server(recorded):
+    interleave(bench.SERVERS)
+
+    for i, call in enumerate(recorded):
+        if call[0] in bench.SERVERS:
+            assert recorded[i - 1] == ("checkpoint", "postgresql:///")
+    assert sum(call[0] == "checkpoint" for call in recorded) == len(STEPS) * 3
+
+
 def test_our_summary_worker_catches_up_after_each_of_our_steps(recorded):
-    bench._interleave({label: _server(label) for label in bench.SERVERS}, None)
+    interleave(bench.SERVERS)
 
     for i, call in enumerate(recorded):
         if call[0] == "mlplatform":
@@ -58,9 +76,10 @@ def test_our_summary_worker_catches_up_after_each_of_our_steps(recorded):
 
 
 def test_alone_our_server_is_not_held_back(recorded):
-    bench._interleave({"mlplatform": _server("mlplatform")}, None)
+    interleave(["mlplatform"])
 
-    assert [step for _, step in recorded] == STEPS
+    assert [step for label, step in recorded if label == "mlplatform"] == STEPS
+    assert not any(label == "quiesce" for label, _ in recorded)
 
 
 def test_an_unknown_server_is_refused_before_any_starts(monkeypatch):
@@ -69,3 +88,10 @@ def test_an_unknown_server_is_refused_before_any_starts(monkeypatch):
     with pytest.raises(SystemExit, match="unknown server nginx"):
         bench.main(["compare", "--only", "mlplatform,nginx"])
     assert started == []
+
+
+@pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith("postgres"), reason="PostgreSQL only"
+)
+def test_a_checkpoint_runs_on_the_shared_postgresql():
+    assert servers.checkpoint(servers.database_url(os.environ["DATABASE_URL"], "postgres"))
