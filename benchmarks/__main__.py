@@ -122,10 +122,12 @@ def _interleave(
         for label, server in running.items()
     }
     labels = list(steps)
+    refused = False
     for turn in range(len(workload.STEPS)):
         first = turn % len(labels)
         for label in labels[first:] + labels[:first]:
-            if not servers.checkpoint(postgres) and turn == 0:
+            if not servers.checkpoint(postgres) and not refused:
+                refused = True
                 log(f"WARNING {postgres} refused CHECKPOINT: steps may pay for earlier writes")
             next(steps[label])
             server = running[label]

@@ -16,8 +16,8 @@ def _freeze_startup_objects() -> None:
 
     A web worker holds over 100,000 objects from its imports (modules, classes, URL patterns),
     and Python's full collections walked all of them, with the worker's threads stopped: under
-    the benchmark's batched ingestion 7 or 8 a minute, 25 to 250 ms each, the pauses that set a
-    search's p99. Frozen, each took 7 to 25 ms (docs/performance.md, sixth session).
+    the benchmark's batched ingestion 7 or 8 a minute, 23 to 247 ms each, longer than a whole
+    search. Frozen, each took 6.6 to 24 ms (docs/performance.md, sixth session).
     """
     # Import every view now rather than in the first request, so they are frozen too.
     get_resolver().url_patterns  # noqa: B018

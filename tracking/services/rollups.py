@@ -22,6 +22,7 @@ ROLLUP_MIN_POINTS = 50_000
 # the series only uses rollups when the key's first non-NaN step is not negative. The last
 # point of a block is its highest (step, timestamp, value), MLflow's order for "latest".
 # {blocks} narrows the points to the blocks being written: all of them, or the touched ones.
+# `WHERE true` is for SQLite, whose parser would otherwise read ON CONFLICT's ON as a join's.
 _REFRESH_SQL = """
 {touched}
 INSERT INTO {rollup} (run_id, key, block, count, min, max, first_step, last_step,
