@@ -654,11 +654,7 @@ def workload_steps(target: Target, sizes: Sizes, log=print) -> Generator[str, No
             started = time.perf_counter()
             one()
             extra["before_rollups_ms"] = _ms(time.perf_counter() - started)
-            probe = SummaryProbe(target.database_url)
-            try:
-                extra["summaries_settled_s"] = round(settle_summaries(probe)[0], 2)
-            finally:
-                probe.close()
+            extra["summaries_settled_s"] = round(quiesce(target.database_url), 2)
         latencies = timed_repeats(one, sizes.downsample_repeats)
         count = counts[-1]
         if not count:
