@@ -1,10 +1,13 @@
 """Django admin: every page opens for a superuser, nobody else gets in, big tables stay cheap,
 and the actions with rules go through the services (validated and audited)."""
 
+import math
+from datetime import UTC, datetime
+
 import pytest
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.db.models import Model
 from django.test import RequestFactory
 from django.urls import reverse
@@ -71,7 +74,6 @@ def rows(project, experiment, run, alice, bob) -> dict[type[Model], Model]:
         Run: run,
         Param: Param.objects.create(run=run, key="lr", value="0.01"),
         RunTag: RunTag.objects.create(run=run, key="stage", value="dev"),
-        Metric: Metric.objects.create(run=run, key="loss", step=1, timestamp=1, value=0.5),
         LatestMetric: LatestMetric.objects.create(
             run=run, key="loss", step=1, timestamp=1, value=0.5
         ),
@@ -160,42 +162,162 @@ def assert_no_unbounded_count(queries) -> None:
             assert "LIMIT" in sql, f"unbounded count: {query['sql']}"
 
 
-@pytest.mark.parametrize(
-    "query",
-    ["", "?run__id__exact={pk}", "?q={run_id}", "?run__id__exact={pk}&key=loss", "?p=5"],
-)
-def test_the_metric_list_runs_few_queries_and_never_counts_the_table(
+def points_page(run: Run) -> str:
+    return reverse("admin:tracking_run_points", args=[run.pk])
+
+
+def shown(response) -> list[tuple[str, int]]:
+    return [(point.key, point.step) for point in response.context["points"]]
+
+
+@pytest.mark.parametrize("query", ["", "?key=loss", "?p=5", "?key=loss&p=30"])
+def test_a_runs_metric_points_page_runs_few_queries_and_never_counts_them(
     admin_client, long_run, django_assert_max_num_queries, query
 ):
-    page = url(Metric, "changelist") + query.format(pk=long_run.pk, run_id=long_run.run_id)
-
-    with django_assert_max_num_queries(8) as captured:
-        response = admin_client.get(page)
+    with django_assert_max_num_queries(6) as captured:
+        response = admin_client.get(points_page(long_run) + query)
 
     assert response.status_code == 200
-    assert len(response.context["cl"].result_list) == 100
+    assert len(response.context["points"]) == 100
     assert_no_unbounded_count(captured.captured_queries)
+    assert not [q for q in captured.captured_queries if "COUNT(" in q["sql"].upper()]
 
 
-def test_the_metric_list_filters_one_runs_key_and_offers_its_keys(admin_client, long_run):
-    response = admin_client.get(
-        url(Metric, "changelist") + f"?run__id__exact={long_run.pk}&key=acc"
-    )
+def test_a_runs_metric_points_are_listed_100_a_page_in_key_and_step_order(admin_client, long_run):
+    first = admin_client.get(points_page(long_run))
+    second = admin_client.get(points_page(long_run) + first.context["next_url"])
+
+    assert first.context["title"] == "Metric points of first"
+    assert shown(first) == [("acc", s) for s in range(5)] + [("loss", s) for s in range(95)]
+    assert first.context["previous_url"] is None
+    assert second.context["page"] == 2
+    assert shown(second) == [("loss", s) for s in range(95, 195)]
+    assert second.context["previous_url"] == "?p=1"
+
+
+def test_the_last_page_of_points_has_no_next_link(admin_client, long_run):
+    # 3,005 points: 5 of acc, then 3,000 of loss.
+    before_last = admin_client.get(points_page(long_run) + "?p=30")
+    last = admin_client.get(points_page(long_run) + "?p=31")
+    beyond = admin_client.get(points_page(long_run) + "?p=32")
+
+    assert before_last.context["next_url"] == "?p=31"
+    assert shown(last) == [("loss", s) for s in range(2995, 3000)]
+    assert last.context["next_url"] is None
+    assert 'rel="next"' not in last.content.decode()
+    assert shown(beyond) == []
+    assert beyond.context["next_url"] is None
+
+
+def test_the_points_page_filters_one_key_and_offers_the_runs_keys(admin_client, long_run):
+    response = admin_client.get(points_page(long_run) + "?key=acc")
+
+    assert shown(response) == [("acc", s) for s in range(5)]
+    assert response.context["next_url"] is None
+    choices = response.context["key_choices"]
+    assert [c["display"] for c in choices] == ["All", "acc", "loss"]
+    assert [c["display"] for c in choices if c["selected"]] == ["acc"]
+    assert 'href="?key=loss"' in response.content.decode()
+
+
+def test_the_key_filter_is_kept_from_page_to_page(admin_client, long_run):
+    first = admin_client.get(points_page(long_run) + "?key=loss")
+    second = admin_client.get(points_page(long_run) + first.context["next_url"])
+
+    assert first.context["next_url"] == "?key=loss&p=2"
+    assert shown(second) == [("loss", s) for s in range(100, 200)]
+    assert second.context["previous_url"] == "?key=loss&p=1"
+
+
+def test_another_runs_points_never_show_on_a_runs_page(admin_client, long_run):
+    other = RunFactory(experiment=long_run.experiment)
+    Metric.objects.create(run=other, key="loss", step=0, timestamp=0, value=-1.0)
+    LatestMetric.objects.create(run=other, key="other", step=0, timestamp=0, value=-1.0)
+
+    mine = admin_client.get(points_page(long_run) + "?key=loss")
+    theirs = admin_client.get(points_page(other))
+
+    assert -1.0 not in [point.value for point in mine.context["points"]]
+    assert shown(theirs) == [("loss", 0)]
+    assert [c["display"] for c in theirs.context["key_choices"]] == ["All", "other"]
+
+
+@pytest.mark.parametrize("query", ["?key=nope", "?key=" + "x" * 300, "?key=a%00b"])
+def test_a_key_the_run_does_not_have_lists_no_points(admin_client, long_run, query):
+    response = admin_client.get(points_page(long_run) + query)
 
     assert response.status_code == 200
-    assert [(p.key, p.step) for p in response.context["cl"].result_list] == [
-        ("acc", s) for s in range(5)
-    ]
-    changelist = response.context["cl"]
-    (key_filter,) = changelist.filter_specs
-    assert [c["display"] for c in key_filter.choices(changelist)] == ["All", "acc", "loss"]
+    assert shown(response) == []
+    assert "No metric points." in response.content.decode()
 
 
-def test_the_metric_list_is_searched_by_exact_run_id_only(admin_client, long_run):
-    prefix = admin_client.get(url(Metric, "changelist") + f"?q={long_run.run_id[:8]}")
+@pytest.mark.parametrize("page", ["abc", "0", "-3", "1.5", "9" * 30, ""])
+def test_a_page_that_is_no_page_number_is_the_first_page(admin_client, long_run, page):
+    response = admin_client.get(points_page(long_run) + f"?p={page}")
 
-    assert prefix.status_code == 200
-    assert len(prefix.context["cl"].result_list) == 0
+    assert response.status_code == 200
+    assert response.context["page"] == 1
+    assert shown(response)[0] == ("acc", 0)
+
+
+def test_nan_points_show_as_nan(admin_client, run):
+    Metric.objects.create(run=run, key="loss", step=0, timestamp=0, value=0, is_nan=True)
+
+    response = admin_client.get(points_page(run))
+
+    (point,) = response.context["points"]
+    assert math.isnan(point.value)
+    assert point.logged_at == datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def test_anonymous_and_non_staff_users_are_sent_to_the_admin_login_from_a_points_page(
+    client, alice, run
+):
+    login = reverse("admin:login")
+
+    anonymous = client.get(points_page(run))
+    client.force_login(alice)
+    member = client.get(points_page(run))
+
+    for response in (anonymous, member):
+        assert response.status_code == 302
+        assert response["Location"].startswith(f"{login}?next=")
+
+
+def test_staff_without_the_view_permission_on_runs_cannot_see_a_runs_points(client, alice, run):
+    alice.is_staff = True
+    alice.save()
+    client.force_login(alice)
+
+    assert client.get(points_page(run)).status_code == 403
+
+
+def test_staff_with_the_view_permission_on_runs_sees_a_runs_points(client, alice, long_run):
+    alice.is_staff = True
+    alice.save()
+    alice.user_permissions.add(Permission.objects.get(codename="view_run"))
+    client.force_login(alice)
+
+    assert client.get(points_page(long_run)).status_code == 200
+
+
+@pytest.mark.parametrize("run_pk", ["999999", "abc", "1/2"])
+def test_the_points_page_of_an_unknown_run_is_not_found(admin_client, run, run_pk):
+    page = reverse("admin:tracking_run_points", args=[run_pk])
+
+    assert admin_client.get(page).status_code == 404
+
+
+def test_the_run_page_links_to_its_metric_points(admin_client, run):
+    response = admin_client.get(url(Run, "change", run.pk))
+
+    assert f'href="{points_page(run)}"' in response.content.decode()
+
+
+def test_the_points_page_leads_back_to_the_run(admin_client, run):
+    response = admin_client.get(points_page(run))
+
+    assert f'href="{url(Run, "change", run.pk)}"' in response.content.decode()
 
 
 def test_the_run_list_runs_a_fixed_number_of_queries(

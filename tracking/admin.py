@@ -10,14 +10,19 @@ indexed columns, so a run with a million points opens as fast as one with ten.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
-from django.urls import reverse
+from django.http import Http404, HttpRequest
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.http import urlencode
 
 from accounts.access import Actor
 from accounts.admin import CappedCountPaginator, MembershipFormSet, save_memberships
@@ -313,6 +318,66 @@ class RunTagInline(admin.TabularInline):
     extra = 0
 
 
+# Metric points have no changelist of their own: Django 5.2's admin cannot register a model whose
+# primary key is composite. They are only ever looked at one run at a time anyway, so the run's
+# admin has a read-only page of them (RunAdmin.metric_points_view).
+
+POINTS_PER_PAGE = 100
+# The primary key's columns after run, so PostgreSQL reads a run's points in order from its index.
+POINT_ORDER = ("key", "step", "timestamp", "value", "is_nan")
+KEY_CHOICES = 200
+
+
+class MetricPointsQuery(forms.Form):
+    """The query string of a run's metric points page."""
+
+    # Metric.key's limits (length, no NUL character), checked on the key exactly as it is given.
+    key = forms.CharField(required=False, strip=False, max_length=250)
+    # Bounded so that the OFFSET stays a number every database accepts.
+    p = forms.IntegerField(required=False, min_value=1, max_value=10**9)
+
+
+class PointRow(NamedTuple):
+    """One line of a run's metric points page."""
+
+    key: str
+    step: int
+    value: float
+    logged_at: datetime | None
+
+
+def _metric_point_rows(*, run: Run, key: str | None, page: int) -> tuple[list[PointRow], bool]:
+    """One page of a run's points (of one key, or all) and whether another page follows.
+
+    One row more than a page tells whether there is a next page: counting the points of a run
+    with millions of them would cost more than reading the page.
+    """
+    points = Metric.objects.filter(run=run)
+    if key is not None:
+        points = points.filter(key=key)
+    # Only the primary key's columns: PostgreSQL reads the page, and the points the OFFSET
+    # skips, from the index alone (an index-only scan) instead of visiting the table for each.
+    points = points.only(*POINT_ORDER).order_by(*POINT_ORDER)
+    offset = (page - 1) * POINTS_PER_PAGE
+    fetched = list(points[offset : offset + POINTS_PER_PAGE + 1])
+    rows = [
+        PointRow(p.key, p.step, p.display_value, ms_to_datetime(p.timestamp))
+        for p in fetched[:POINTS_PER_PAGE]
+    ]
+    return rows, len(fetched) > POINTS_PER_PAGE
+
+
+def _key_choices(*, run: Run, selected: str | None) -> list[dict]:
+    """The key filter's links: All, then the run's keys, read from its latest values because
+    reading them from its points would scan them all."""
+    keys = LatestMetric.objects.filter(run=run).order_by("key")
+    choices = [{"display": "All", "query_string": "?", "selected": selected is None}]
+    for key in keys.values_list("key", flat=True)[:KEY_CHOICES]:
+        query_string = "?" + urlencode({"key": key})
+        choices.append({"display": key, "query_string": query_string, "selected": key == selected})
+    return choices
+
+
 class RunAdminForm(forms.ModelForm):
     class Meta:
         model = Run
@@ -384,6 +449,15 @@ class RunAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("experiment__project", "user")
 
+    def get_urls(self):
+        # First: the default URLs end with a catch-all "<path:object_id>/" that would take it.
+        points = path(
+            "<path:object_id>/points/",
+            self.admin_site.admin_view(self.metric_points_view),
+            name=f"{self.opts.app_label}_{self.opts.model_name}_points",
+        )
+        return [points, *super().get_urls()]
+
     def has_add_permission(self, request) -> bool:
         return False
 
@@ -394,6 +468,39 @@ class RunAdmin(admin.ModelAdmin):
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
         return actions
+
+    def metric_points_view(self, request: HttpRequest, object_id: str) -> TemplateResponse:
+        """A run's metric points, 100 at a time, optionally of one key."""
+        run = self.get_object(request, unquote(object_id))
+        if run is None:
+            raise Http404(f"No run with primary key {object_id!r}.")
+        if not self.has_view_permission(request, run):
+            raise PermissionDenied
+        query = MetricPointsQuery(request.GET)
+        query.is_valid()
+        # What is not a page number (abc, 0, -1) means the first page.
+        page = query.cleaned_data.get("p") or 1
+        key = request.GET.get("key") or None
+        if query.has_error("key"):  # longer than a key can be, or with a NUL: no point has it
+            rows, has_next = [], False
+        else:
+            rows, has_next = _metric_point_rows(run=run, key=key, page=page)
+
+        def page_url(number: int) -> str:
+            return "?" + urlencode({"key": key, "p": number} if key else {"p": number})
+
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Metric points of {run}",
+            "run": run,
+            "points": rows,
+            "page": page,
+            "previous_url": page_url(page - 1) if page > 1 else None,
+            "next_url": page_url(page + 1) if has_next else None,
+            "key_choices": _key_choices(run=run, selected=key),
+        }
+        return TemplateResponse(request, "admin/tracking/run/metric_points.html", context)
 
     @admin.display(description="project", ordering="experiment__project__slug")
     def project(self, run: Run) -> Project:
@@ -420,7 +527,7 @@ class RunAdmin(admin.ModelAdmin):
             _changelist_url(RunTag, run__id__exact=run.pk),
             _changelist_url(LatestMetric, run__id__exact=run.pk),
             _changelist_url(MetricSummary, run__id__exact=run.pk),
-            _changelist_url(Metric, run__id__exact=run.pk),
+            reverse("admin:tracking_run_points", args=[run.pk]),
         )
 
     def save_model(self, request, obj, form, change) -> None:
@@ -496,49 +603,6 @@ class ReadOnlyRunChildAdmin(RunChildAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
-
-
-class MetricKeyFilter(admin.SimpleListFilter):
-    """The keys of the run being looked at, from its latest values: never a scan of points."""
-
-    title = "key"
-    parameter_name = "key"
-
-    def lookups(self, request, model_admin):
-        run_pk = request.GET.get("run__id__exact")
-        run_id = request.GET.get("q", "").strip()
-        if run_pk and run_pk.isdigit():
-            latest = LatestMetric.objects.filter(run_id=int(run_pk))
-        elif run_id:
-            latest = LatestMetric.objects.filter(run__run_id=run_id)
-        else:
-            return []
-        return [(key, key) for key in latest.order_by("key").values_list("key", flat=True)[:200]]
-
-    def queryset(self, request, queryset):
-        if self.value():
-            return queryset.filter(key=self.value())
-        return queryset
-
-
-@admin.register(Metric)
-class MetricAdmin(ReadOnlyRunChildAdmin):
-    """Metric points: search by the exact run id, or follow the link from a run's page."""
-
-    list_display = ("run", "key", "step", "value_display", "logged_at")
-    list_filter = (MetricKeyFilter,)
-    search_fields = ("run__run_id__exact",)
-    # The unique constraint's column order: the index serves both the order and the run filter.
-    ordering = ("run_id", "key", "step", "timestamp", "value", "is_nan")
-    list_per_page = 100
-
-    @admin.display(description="value")
-    def value_display(self, point: Metric) -> float:
-        return point.display_value
-
-    @admin.display(description="logged at")
-    def logged_at(self, point: Metric) -> datetime | None:
-        return ms_to_datetime(point.timestamp)
 
 
 @admin.register(LatestMetric)

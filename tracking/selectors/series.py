@@ -149,7 +149,7 @@ def _from_points(history, *, field: str, lo: int, width: int) -> tuple[Groups, L
     groups = list(
         history.annotate(bucket=bucket)
         .values("bucket")
-        .annotate(low=Min("value"), high=Max("value"), count=Count("id"), end=Max(field))
+        .annotate(low=Min("value"), high=Max("value"), count=Count("*"), end=Max(field))
         .order_by("bucket")
     )
     ends = [group["end"] for group in groups]
