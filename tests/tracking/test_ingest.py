@@ -77,6 +77,25 @@ def test_latest_metric_is_highest_step_then_timestamp_then_value(run):
     assert latest(run, "m").value == -1.0
 
 
+def test_the_latest_of_equal_steps_and_times_orders_nan_as_a_stored_zero(run):
+    # NaN is stored as 0 with is_nan set, and the latest point orders by what is stored: a NaN
+    # beats 0.0 and anything below it, and loses to anything above 0.
+    run_log_batch(
+        run=run,
+        metrics=[
+            MetricIn("below", -1.0, 5, 1),
+            MetricIn("below", math.nan, 5, 1),
+            MetricIn("below", 0.0, 5, 1),
+            MetricIn("above", math.nan, 5, 1),
+            MetricIn("above", 0.5, 5, 1),
+            MetricIn("above", -math.inf, 5, 1),
+        ],
+    )
+
+    assert math.isnan(latest(run, "below").display_value)
+    assert latest(run, "above").value == 0.5
+
+
 def test_nan_and_infinities_are_stored_and_read_back(run):
     run_log_batch(
         run=run,
