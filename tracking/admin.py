@@ -33,13 +33,13 @@ from tracking.models import (
     ExperimentTag,
     LatestMetric,
     Lifecycle,
-    Metric,
     MetricRollup,
     MetricSummary,
     Param,
     Run,
     RunTag,
 )
+from tracking.selectors.metrics import run_points_page
 from tracking.services.experiments import (
     experiment_create,
     experiment_delete,
@@ -323,8 +323,6 @@ class RunTagInline(admin.TabularInline):
 # admin has a read-only page of them (RunAdmin.metric_points_view).
 
 POINTS_PER_PAGE = 100
-# The primary key's columns after run, so PostgreSQL reads a run's points in order from its index.
-POINT_ORDER = ("key", "step", "timestamp", "value", "is_nan")
 KEY_CHOICES = 200
 
 
@@ -344,27 +342,6 @@ class PointRow(NamedTuple):
     step: int
     value: float
     logged_at: datetime | None
-
-
-def _metric_point_rows(*, run: Run, key: str | None, page: int) -> tuple[list[PointRow], bool]:
-    """One page of a run's points (of one key, or all) and whether another page follows.
-
-    One row more than a page tells whether there is a next page: counting the points of a run
-    with millions of them would cost more than reading the page.
-    """
-    points = Metric.objects.filter(run=run)
-    if key is not None:
-        points = points.filter(key=key)
-    # Only the primary key's columns: PostgreSQL reads the page, and the points the OFFSET
-    # skips, from the index alone (an index-only scan) instead of visiting the table for each.
-    points = points.only(*POINT_ORDER).order_by(*POINT_ORDER)
-    offset = (page - 1) * POINTS_PER_PAGE
-    fetched = list(points[offset : offset + POINTS_PER_PAGE + 1])
-    rows = [
-        PointRow(p.key, p.step, p.display_value, ms_to_datetime(p.timestamp))
-        for p in fetched[:POINTS_PER_PAGE]
-    ]
-    return rows, len(fetched) > POINTS_PER_PAGE
 
 
 def _key_choices(*, run: Run, selected: str | None) -> list[dict]:
@@ -484,7 +461,13 @@ class RunAdmin(admin.ModelAdmin):
         if query.has_error("key"):  # longer than a key can be, or with a NUL: no point has it
             rows, has_next = [], False
         else:
-            rows, has_next = _metric_point_rows(run=run, key=key, page=page)
+            points, has_next = run_points_page(
+                run=run, key=key, offset=(page - 1) * POINTS_PER_PAGE, limit=POINTS_PER_PAGE
+            )
+            rows = [
+                PointRow(p.key, p.step, p.display_value, ms_to_datetime(p.timestamp))
+                for p in points
+            ]
 
         def page_url(number: int) -> str:
             return "?" + urlencode({"key": key, "p": number} if key else {"p": number})

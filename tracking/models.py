@@ -212,10 +212,10 @@ class Metric(models.Model):
     """One logged point of one metric key of a run.
 
     NaN is stored as value 0 with is_nan set, because SQLite stores NaN as NULL and a NULL would
-    slip through the uniqueness constraint that keeps retried batches from writing twice.
+    slip through the primary key that keeps retried batches from writing twice.
     """
 
-    # The unique point index starts with run: an index of its own would cost every insert.
+    # The primary key's index starts with run: an index of its own would cost every insert.
     # No database constraint either: its trigger checked every inserted point against the run,
     # a third of the cost of a 1,000-point batch. Points are only written in a statement that
     # has just locked their run's row, and deleting runs (purge) locks them first, so a point
@@ -240,8 +240,9 @@ class Metric(models.Model):
 
     # A point is what it holds, as in MLflow's own schema: a retried batch writes nothing twice,
     # and the key is also the index for "history of one key of one run in step order". No
-    # surrogate id: its index took every insert, and concurrent batches queued for its last
-    # page (one point per request through the admin is the only loss: see tracking/admin.py).
+    # surrogate id: its index took an entry for every point, and concurrent batches queued for
+    # its last page. Django's admin cannot list a model with a composite key, so points have a
+    # page per run there instead (tracking/admin.py).
     pk = models.CompositePrimaryKey("run", "key", "step", "timestamp", "value", "is_nan")
 
     class Meta:

@@ -158,7 +158,7 @@ class TestSameAsTheWorker(HypothesisTestCase):
         experiment = ExperimentFactory()
         run = RunFactory(experiment=experiment)
         batch = [MetricIn(k, v, t, s) for k, v, t, s in points]
-        # Duplicates too: a retried point counts once, as the unique constraint keeps it once.
+        # Duplicates too: a retried point counts once, as the primary key keeps it once.
         with self.captureOnCommitCallbacks(execute=True):
             run_log_batch(run=run, metrics=batch + batch[:3])
         inline = summaries(run)

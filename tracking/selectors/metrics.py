@@ -51,7 +51,7 @@ def metric_history_rows(
 ) -> tuple[list[PointRow], str | None]:
     """One page of a key's points as (step, timestamp, value, is_nan), and the next page's token.
 
-    The order is MLflow's (step, timestamp, value) and is exactly the unique index's, so a page
+    The order is MLflow's (step, timestamp, value) and is exactly the primary key's, so a page
     is one index-only range scan with no sort, however long the history and however deep the page.
     """
     limit = MAX_HISTORY_PAGE if max_results is None else max_results
@@ -90,6 +90,25 @@ def metric_history(
         for step, timestamp, value, is_nan in rows
     ]
     return points, token
+
+
+def run_points_page(
+    *, run: Run, key: str | None, offset: int, limit: int
+) -> tuple[list[Metric], bool]:
+    """`limit` of a run's points (of one key, or all) from `offset`, in the primary key's order
+    after run (key, step, timestamp, value), and whether more follow.
+
+    One row more than asked tells whether more follow: counting the points of a run with
+    millions of them would cost more than reading the page. Only the key's columns are read,
+    so PostgreSQL answers from the index alone (an index-only scan), the rows the offset skips
+    included.
+    """
+    order = ("key", *_POINT_COLUMNS)
+    points = Metric.objects.filter(run=run)
+    if key is not None:
+        points = points.filter(key=key)
+    fetched = list(points.only(*order).order_by(*order)[offset : offset + limit + 1])
+    return fetched[:limit], len(fetched) > limit
 
 
 def evenly_spaced(items: Sequence[int], count: int) -> list[int]:
