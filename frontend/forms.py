@@ -1,8 +1,32 @@
-"""Forms of the pages; the services validate again, these give the user errors next to fields."""
+"""Forms of the pages; the services validate again, these give the user errors next to fields.
+
+Their rules are tracking.validation's, so a page refuses exactly what the APIs refuse.
+"""
+
+from collections.abc import Callable
 
 from django import forms
 
 from accounts.models import slug_validator
+from tracking.errors import InvalidInput
+from tracking.validation import (
+    MAX_DESCRIPTION_LENGTH,
+    MAX_EXPERIMENT_NAME_LENGTH,
+    validate_description,
+    validate_experiment_name,
+)
+
+
+def rule(check: Callable[[str], object]) -> Callable[[str], None]:
+    """A form validator from one of tracking.validation's checks."""
+
+    def validator(value: str) -> None:
+        try:
+            check(value)
+        except InvalidInput as error:
+            raise forms.ValidationError(error.message) from None
+
+    return validator
 
 
 class ProjectForm(forms.Form):
@@ -16,10 +40,15 @@ class ProjectForm(forms.Form):
 
 
 class ExperimentForm(forms.Form):
-    name = forms.CharField(max_length=500)
+    name = forms.CharField(
+        max_length=MAX_EXPERIMENT_NAME_LENGTH, validators=[rule(validate_experiment_name)]
+    )
 
 
 class DescriptionForm(forms.Form):
     description = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 5}), required=False, max_length=5000
+        widget=forms.Textarea(attrs={"rows": 5}),
+        required=False,
+        max_length=MAX_DESCRIPTION_LENGTH,
+        validators=[rule(validate_description)],
     )

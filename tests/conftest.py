@@ -4,11 +4,15 @@ alice manages project P ("alpha"), bob is a viewer of P, charlie manages another
 must never see anything of P.
 """
 
+import shutil
+
 import pytest
 from rest_framework.test import APIClient
 
 from accounts.models import Role, TokenScope
 from tests.factories import make_token
+from tracking.dirty_runs import DIRTY_KEY, DRAIN_KEY, RedisDirtyRuns, dirty_runs
+from tracking.services import summaries
 from tracking.services.projects import project_create
 
 
@@ -73,9 +77,36 @@ def bearer(raw: str) -> dict:
 
 
 @pytest.fixture
-def worker_summarizes_every_batch(monkeypatch):
-    """Leave every batch's summaries to the worker. On PostgreSQL a run's first batch writes
-    its own (tests/tracking/test_first_batch_summaries.py checks them against the worker's);
-    tests about the worker's computation, staleness and scheduling make the first batch behave
-    like every later one."""
-    monkeypatch.setattr("tracking.services.summaries._summarize_first_batch", lambda run_pk: False)
+def clean_marks():
+    """No run marked dirty and no drain marker, before and after: run pks repeat across tests
+    (rolled back or flushed), and the marks live in Redis or the data directory."""
+
+    def clear():
+        marks = dirty_runs()
+        if isinstance(marks, RedisDirtyRuns):
+            marks.client.delete(DIRTY_KEY, DRAIN_KEY)
+        else:
+            shutil.rmtree(marks.folder, ignore_errors=True)
+            marks.marker.unlink(missing_ok=True)
+
+    clear()
+    yield dirty_runs()
+    clear()
+
+
+@pytest.fixture
+def slow_summaries(monkeypatch):
+    """`slow_summaries(pause)`: each summary calls `pause()` between reading the points and
+    writing the result, so a test can write or compute concurrently in that moment."""
+
+    def slow(pause) -> None:
+        read = summaries._read
+
+        def read_then_pause(**kwargs):
+            rows = read(**kwargs)
+            pause()
+            return rows
+
+        monkeypatch.setattr(summaries, "_read", read_then_pause)
+
+    return slow

@@ -46,9 +46,9 @@ from tracking.services.experiments import (
     experiment_restore,
     experiment_update,
 )
-from tracking.services.ingest import validate_key
 from tracking.services.projects import project_create
 from tracking.services.runs import run_delete, run_restore, run_update
+from tracking.validation import validate_key
 
 INLINE_LIMIT = 100
 

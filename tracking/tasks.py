@@ -1,9 +1,9 @@
-"""Celery tasks of the tracking domain: thin wrappers that take ids and call one service."""
+"""Celery tasks of the tracking domain: thin wrappers that call one service."""
 
 from celery import shared_task
 from django.db import DatabaseError
 
-from tracking.services.summaries import summary_compute, summary_reconcile
+from tracking.services.summaries import summary_drain, summary_reconcile
 
 
 @shared_task(
@@ -16,8 +16,8 @@ from tracking.services.summaries import summary_compute, summary_reconcile
     retry_jitter=True,
     max_retries=10,
 )
-def summarize_run(run_id: int) -> None:
-    summary_compute(run_pk=run_id)
+def summarize_dirty_runs() -> None:
+    summary_drain()
 
 
 @shared_task(acks_late=True, ignore_result=True)

@@ -9,9 +9,11 @@ from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 
 from frontend.views.common import can_edit, get_run
+from tracking.errors import InvalidInput
 from tracking.models import LatestMetric, Metric, Run
 from tracking.selectors.series import MAX_POINTS, X_AXES, metric_series
 from tracking.selectors.summaries import metric_summary_list
+from tracking.validation import parse_int
 
 DEFAULT_POINTS = 1000
 OTHER_RUNS_CHOICES = 50
@@ -26,9 +28,9 @@ def _int_param(request, name: str, *, default: int | None = None) -> int | None:
     if raw == "":
         return default
     try:
-        return int(float(raw))
-    except (ValueError, OverflowError):
-        raise BadParameter(f"'{name}' must be a number, not '{raw[:40]}'.") from None
+        return parse_int(raw, field=name)
+    except InvalidInput:
+        raise BadParameter(f"'{name}' must be a whole number, not '{raw[:40]}'.") from None
 
 
 @login_required

@@ -19,12 +19,13 @@ from frontend import selectors
 from frontend.forms import DescriptionForm
 from frontend.views.common import can_edit, get_run
 from tracking.artifacts import artifact_list, artifact_open, safe_artifact_path
+from tracking.batch import TagIn
 from tracking.errors import TrackingError
 from tracking.models import Param, Run
 from tracking.selectors.summaries import metric_summary_list
-from tracking.services.ingest import TagIn, run_log_batch
+from tracking.services.ingest import run_log_batch
+from tracking.validation import NOTE_TAG
 
-NOTE_TAG = "mlflow.note.content"
 # Tags the Overview shows as the run's source, not in the general tags table.
 SOURCE_TAGS = (
     "mlflow.source.name",

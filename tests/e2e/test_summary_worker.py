@@ -7,17 +7,20 @@ import threading
 import time
 
 import pytest
-from django.core.cache import cache
 from django.db import connection
 from hypothesis import HealthCheck, given, settings
 
 from tests.e2e.worker import Worker, flush_broker
 from tests.tracking.test_summaries import assert_exact, backlog, batches, log, new_run
+from tracking.dirty_runs import DRAIN_KEY, RedisDirtyRuns, dirty_runs
 from tracking.models import MetricSummary, Run
-from tracking.selectors.summaries import stale_latest_metrics
-from tracking.services.summaries import _pending_key
+from tracking.selectors.summaries import metric_summary_list, stale_latest_metrics
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("clean_marks"),
+]
 
 DRAIN_TIMEOUT = 30
 
@@ -57,11 +60,18 @@ def wait_until_fresh(run: Run, worker: Worker) -> None:
         time.sleep(0.1)
 
 
+def drain_queued() -> bool:
+    marks = dirty_runs()
+    if isinstance(marks, RedisDirtyRuns):
+        return bool(marks.client.exists(DRAIN_KEY))
+    return marks.marker.exists()
+
+
 def wait_until_started(run: Run, worker: Worker) -> None:
-    """Until the task has read the points and sleeps in the test hook, before it writes."""
+    """Until the drain has read the points and pauses (slow_celery), before it writes."""
     deadline = time.monotonic() + DRAIN_TIMEOUT
-    # The task clears the pending marker just before it reads.
-    while cache.get(_pending_key(run.pk)) is not None:
+    # The drain clears its marker just before it reads.
+    while drain_queued():
         assert time.monotonic() < deadline, worker.log()
         time.sleep(0.05)
     time.sleep(0.5)
@@ -104,7 +114,6 @@ def test_worker_summaries_of_random_concurrent_histories_equal_a_direct_recomput
     assert_exact(run, [point for batch in batches for point in batch])
 
 
-@pytest.mark.usefixtures("worker_summarizes_every_batch")
 def test_with_the_worker_stopped_writes_succeed_and_summaries_wait_for_it(
     workers, default_experiment
 ):
@@ -115,15 +124,17 @@ def test_with_the_worker_stopped_writes_succeed_and_summaries_wait_for_it(
     log(run, *points[25:])
     time.sleep(1)
 
-    # The request path only enqueued, once: nothing was computed.
+    # The request path only marked the run and queued one drain: nothing was computed, and
+    # the API says the summary is updating.
     assert not MetricSummary.objects.filter(run=run).exists()
     assert backlog() == 1
+    [summary] = metric_summary_list(run=run)
+    assert summary.stale
     worker = workers()
     wait_until_fresh(run, worker)
     assert_exact(run, points)
 
 
-@pytest.mark.usefixtures("worker_summarizes_every_batch")
 def test_a_worker_killed_in_the_middle_of_a_summary_leaves_it_exact_after_restart(
     workers, default_experiment
 ):
@@ -143,7 +154,6 @@ def test_a_worker_killed_in_the_middle_of_a_summary_leaves_it_exact_after_restar
     assert_exact(run, points)
 
 
-@pytest.mark.usefixtures("worker_summarizes_every_batch")
 def test_a_pool_process_killed_mid_summary_gives_the_message_back_to_the_broker(
     workers, default_experiment
 ):
@@ -163,7 +173,6 @@ def test_a_pool_process_killed_mid_summary_gives_the_message_back_to_the_broker(
     assert "WorkerLostError" in worker.log()
 
 
-@pytest.mark.usefixtures("worker_summarizes_every_batch")
 def test_after_flushdb_of_the_broker_the_reconciler_restores_exactness(workers, default_experiment):
     runs = [new_run(default_experiment) for _ in range(3)]
     points = [("loss", step, 0, float(step) * 0.5) for step in range(10)] + [
@@ -171,7 +180,7 @@ def test_after_flushdb_of_the_broker_the_reconciler_restores_exactness(workers, 
     ]
     for run in runs:
         log(run, *points)
-    assert backlog() == 3
+    assert backlog() == 1
 
     # FLUSHDB of our Redis database (FLUSHALL would hit other users of a shared server), or
     # the embedded broker's files: every message and pending marker is gone.

@@ -73,14 +73,12 @@ class Worker:
             "DATABASE_URL": database_url(),
             "MLPLATFORM_SUMMARY_RECONCILE_SECONDS": "1",
         }
+        celery = ["-m", "celery"]
         if self.summary_delay:
-            env["MLPLATFORM_TEST_SUMMARY_DELAY"] = str(self.summary_delay)
-        else:
-            env.pop("MLPLATFORM_TEST_SUMMARY_DELAY", None)
+            celery = ["-m", "tests.e2e.slow_celery", str(self.summary_delay)]
         command = [
             sys.executable,
-            "-m",
-            "celery",
+            *celery,
             "-A",
             "mlplatform",
             "worker",

@@ -11,7 +11,7 @@ from hypothesis.extra.django import TestCase as HypothesisTestCase
 
 from tests.factories import ExperimentFactory, ParamFactory, RunFactory
 from tracking.errors import InvalidInput
-from tracking.models import LatestMetric, Lifecycle, Metric, Param, Run, RunTag
+from tracking.models import LatestMetric, Lifecycle, Metric, MetricSummary, Param, Run, RunTag
 from tracking.services.ingest import MetricIn, ParamIn, TagIn, run_log_batch
 
 pytestmark = pytest.mark.django_db
@@ -198,23 +198,27 @@ def test_invalid_batches_are_refused_before_any_write(run, batch, field):
     assert not Param.objects.filter(run=run).exists()
 
 
-def test_summary_is_scheduled_after_commit(run, django_capture_on_commit_callbacks, monkeypatch):
-    # The run's first batch: on PostgreSQL its summaries are written with it (see
-    # test_first_batch_summaries.py); a later batch always leaves them to the worker.
-    run_log_batch(run=run, metrics=[MetricIn("loss", 0.5, 1, 0)])
-    scheduled = []
-    monkeypatch.setattr("tracking.services.summaries.summary_schedule", scheduled.append)
+@pytest.mark.parametrize("first", [True, False], ids=["first batch", "later batch"])
+def test_every_batch_marks_its_run_after_commit_and_computes_nothing(
+    run, django_capture_on_commit_callbacks, monkeypatch, first
+):
+    if not first:
+        run_log_batch(run=run, metrics=[MetricIn("loss", 0.5, 1, 0)])
+    marked = []
+    monkeypatch.setattr("tracking.services.ingest.summary_mark_dirty", marked.append)
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         run_log_batch(run=run, metrics=[MetricIn("loss", 1.0, 2, 1)])
-        assert scheduled == []
+        assert marked == []
     assert len(callbacks) == 1
-    assert scheduled == [run.pk]
+    assert marked == [run.pk]
+    # Summaries are the worker's alone, the run's first batch included.
+    assert not MetricSummary.objects.filter(run=run).exists()
 
 
 def test_a_batch_runs_in_a_fixed_number_of_queries(run, django_assert_max_num_queries):
     metrics = [MetricIn(f"k{i % 50}", float(i), i, i) for i in range(1000)]
     # SQLite caps the parameters of one statement, so 900 points take a few INSERTs there.
-    with django_assert_max_num_queries(16):
+    with django_assert_max_num_queries(20):
         run_log_batch(run=run, metrics=metrics[:900], params=[ParamIn("a", "1")], tags=[])
 
 

@@ -3,7 +3,6 @@
 import math
 
 import pytest
-from django.core.cache import cache
 
 from tests.factories import RunFactory
 from tracking.models import MetricRollup, Run
@@ -11,7 +10,7 @@ from tracking.selectors import series
 from tracking.selectors.series import metric_series
 from tracking.services import rollups, summaries
 from tracking.services.ingest import MetricIn, run_log_batch
-from tracking.services.summaries import _pending_key, summary_compute
+from tracking.services.summaries import summary_compute
 
 pytestmark = pytest.mark.django_db
 
@@ -26,9 +25,7 @@ def short_rollups(monkeypatch):
 
 @pytest.fixture
 def run(default_experiment) -> Run:
-    run = RunFactory(experiment=default_experiment)
-    cache.delete(_pending_key(run.pk))
-    return run
+    return RunFactory(experiment=default_experiment)
 
 
 def value(step: int) -> float:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+import time
 import tracemalloc
 from collections import defaultdict
 
@@ -31,26 +32,16 @@ from tracking.selectors.summaries import (
 )
 from tracking.services import summaries
 from tracking.services.ingest import MetricIn, run_log_batch
-from tracking.services.summaries import (
-    TEST_DELAY_ENV,
-    _pending_key,
-    summary_compute,
-    summary_reconcile,
-    summary_schedule,
-)
+from tracking.services.summaries import summary_compute, summary_mark_dirty, summary_reconcile
 
-# The worker's computation is what these tests are about (see worker_summarizes_every_batch).
-pytestmark = pytest.mark.usefixtures("worker_summarizes_every_batch")
+pytestmark = pytest.mark.usefixtures("clean_marks")
 
 NAN = float("nan")
 INF = float("inf")
 
 
 def new_run(experiment) -> Run:
-    run = RunFactory(experiment=experiment)
-    # Run pks repeat across tests (rolled back or flushed), pending markers live in the cache.
-    cache.delete(_pending_key(run.pk))
-    return run
+    return RunFactory(experiment=experiment)
 
 
 @pytest.fixture
@@ -385,64 +376,90 @@ def test_summary_map_reads_many_runs_in_two_queries(default_experiment, django_a
 # --- Scheduling: at most once while pending, never failing the write --------------------------
 
 
-@pytest.mark.django_db
-def test_a_write_enqueues_one_summary_while_one_is_pending(run, django_capture_on_commit_callbacks):
-    before = backlog()
-    with django_capture_on_commit_callbacks(execute=True):
-        log(run, ("a", 0, 1, 1.0))
-    with django_capture_on_commit_callbacks(execute=True):
-        log(run, ("a", 1, 1, 2.0))
-
-    assert backlog() == before + 1
-    assert cache.get(_pending_key(run.pk)) is not None
+def marked(marks) -> set[int]:
+    return {run_pk for run_pk, _version in marks.peek(1000)}
 
 
 @pytest.mark.django_db
-def test_the_task_clears_the_pending_marker_so_the_next_write_enqueues_again(
-    run, django_capture_on_commit_callbacks
+def test_writes_mark_their_runs_and_queue_one_drain_while_one_is_queued(
+    default_experiment, clean_marks, django_capture_on_commit_callbacks
 ):
-    with django_capture_on_commit_callbacks(execute=True):
-        log(run, ("a", 0, 1, 1.0))
-    tasks.summarize_run(run.pk)
-    assert cache.get(_pending_key(run.pk)) is None
+    first, second = new_run(default_experiment), new_run(default_experiment)
     before = backlog()
+    for run, step in [(first, 0), (second, 0), (first, 1)]:
+        with django_capture_on_commit_callbacks(execute=True):
+            log(run, ("a", step, 1, 1.0))
 
+    assert backlog() == before + 1
+    assert marked(clean_marks) == {first.pk, second.pk}
+    # Nothing was computed in the request.
+    assert not MetricSummary.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_drain_summarises_every_marked_run_and_the_next_write_queues_again(
+    default_experiment, clean_marks, django_capture_on_commit_callbacks
+):
+    runs = [new_run(default_experiment) for _ in range(3)]
+    for run in runs:
+        with django_capture_on_commit_callbacks(execute=True):
+            log(run, ("a", 0, 1, 1.0), ("b", 0, 1, NAN))
+
+    tasks.summarize_dirty_runs()
+
+    assert not marked(clean_marks)
+    for run in runs:
+        assert_exact(run, [("a", 0, 1, 1.0), ("b", 0, 1, NAN)])
+    before = backlog()
     with django_capture_on_commit_callbacks(execute=True):
-        log(run, ("a", 1, 1, 2.0))
-
+        log(runs[0], ("a", 1, 1, 2.0))
     assert backlog() == before + 1
 
 
 @pytest.mark.django_db
-def test_a_broker_error_while_enqueueing_does_not_fail_the_write(run, monkeypatch):
+def test_a_run_marked_again_during_its_summary_stays_marked(run, clean_marks, slow_summaries):
+    log(run, ("a", 0, 1, 1.0))
+    summary_mark_dirty(run.pk)
+    # Another write marks the run while the drain summarises it.
+    slow_summaries(lambda: summary_mark_dirty(run.pk))
+
+    summaries.summary_drain()
+
+    assert marked(clean_marks) == {run.pk}
+
+
+@pytest.mark.django_db
+def test_a_broker_error_while_queueing_does_not_fail_the_write(run, monkeypatch):
+    calls = []
+
     def broker_down(*args, **kwargs):
+        calls.append(args)
         raise OperationalError("Error 111 connecting to the broker. Connection refused.")
 
     # A dead broker cannot be produced here without stopping the one other tests share.
-    monkeypatch.setattr(tasks.summarize_run, "apply_async", broker_down)
+    monkeypatch.setattr(tasks.summarize_dirty_runs, "apply_async", broker_down)
 
-    summary_schedule(run.pk)
+    summary_mark_dirty(run.pk)
+    # The drain marker is gone, so the next write tries to queue again at once.
+    summary_mark_dirty(run.pk)
 
-    # The marker is gone, so the next write or the reconciler enqueues again at once.
-    assert cache.get(_pending_key(run.pk)) is None
+    assert len(calls) == 2
 
 
 @pytest.mark.django_db(transaction=True)
 def test_points_written_while_a_summary_is_computed_are_never_missed(
-    default_experiment, monkeypatch
+    default_experiment, monkeypatch, slow_summaries, clean_marks
 ):
     run = new_run(default_experiment)
     log(run, ("a", 0, 1, 1.0))
-    before = backlog()
     read, go_on = threading.Event(), threading.Event()
 
     def pause_between_read_and_write():
         read.set()
         go_on.wait(10)
 
-    # The seam the end-to-end tests slow down with MLPLATFORM_TEST_SUMMARY_DELAY, made
-    # deterministic here: the write below lands strictly after the task's snapshot.
-    monkeypatch.setattr(summaries, "_test_delay", pause_between_read_and_write)
+    # The write below lands strictly after the task's snapshot.
+    slow_summaries(pause_between_read_and_write)
 
     def in_thread(function):
         def run_and_close():
@@ -466,18 +483,18 @@ def test_points_written_while_a_summary_is_computed_are_never_missed(
 
     [summary] = metric_summary_list(run=run)
     assert summary.stale and summary.count == 1
-    assert backlog() == before + 1  # the write enqueued again: the marker was already cleared
+    assert run.pk in marked(clean_marks)  # the write marked the run for the next drain
     monkeypatch.undo()
     summary_compute(run_pk=run.pk)
     assert_exact(run, [("a", 0, 1, 1.0), ("a", 1, 2, 7.0)])
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_summaries_of_one_run_agree(default_experiment, monkeypatch):
+def test_concurrent_summaries_of_one_run_agree(default_experiment, slow_summaries):
     run = new_run(default_experiment)
     points = [("a", step, 1, float(step)) for step in range(50)] + [("b", 0, 1, NAN)]
     log(run, *points)
-    monkeypatch.setenv(TEST_DELAY_ENV, "0.3")
+    slow_summaries(lambda: time.sleep(0.3))
 
     def compute():
         try:
@@ -499,7 +516,9 @@ def test_concurrent_summaries_of_one_run_agree(default_experiment, monkeypatch):
 
 
 @pytest.mark.django_db
-def test_reconciler_requeues_every_run_with_a_stale_key_once(default_experiment):
+def test_reconciler_marks_every_run_with_a_stale_key_and_queues_one_drain(
+    default_experiment, clean_marks
+):
     stale_runs = [new_run(default_experiment) for _ in range(2)]
     fresh = new_run(default_experiment)
     for one in [*stale_runs, fresh]:
@@ -508,22 +527,26 @@ def test_reconciler_requeues_every_run_with_a_stale_key_once(default_experiment)
     before = backlog()
 
     assert summary_reconcile() == 2
-    assert backlog() == before + 2
-    # Still pending: a second pass enqueues nothing more.
+    assert backlog() == before + 1
+    assert marked(clean_marks) == {run.pk for run in stale_runs}
+    # A drain is queued: a second pass queues nothing more.
     assert summary_reconcile() == 2
-    assert backlog() == before + 2
+    assert backlog() == before + 1
 
 
 @pytest.mark.django_db
-def test_reconciler_requeues_a_run_whose_marker_was_flushed_with_its_message(run):
+def test_reconciler_marks_a_run_whose_mark_was_flushed_with_its_message(run, clean_marks):
     log(run, ("a", 0, 1, 1.0))
-    summary_schedule(run.pk)
+    summary_mark_dirty(run.pk)
     celery_app.control.purge()
-    cache.delete(_pending_key(run.pk))  # what FLUSHDB does to the marker
+    # What FLUSHDB does to the marks.
+    clean_marks.unmark(clean_marks.peek(10))
+    clean_marks.drain_started()
 
     tasks.reconcile_summaries()
 
     assert backlog() == 1
+    assert marked(clean_marks) == {run.pk}
 
 
 @pytest.mark.django_db
@@ -567,9 +590,10 @@ def test_rebuild_summaries_names_an_unknown_project_or_run(project):
 
 
 def test_summaries_are_acked_late_retried_on_database_errors_and_reconciled_periodically():
-    assert tasks.summarize_run.acks_late and tasks.summarize_run.reject_on_worker_lost
+    drain = tasks.summarize_dirty_runs
+    assert drain.acks_late and drain.reject_on_worker_lost
     assert celery_app.conf.worker_prefetch_multiplier == 1
-    assert DatabaseError in tasks.summarize_run.autoretry_for
+    assert DatabaseError in drain.autoretry_for
     schedule = {entry["task"] for entry in celery_app.conf.beat_schedule.values()}
     assert tasks.reconcile_summaries.name in schedule
 

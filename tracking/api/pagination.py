@@ -17,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.utils.urls import replace_query_param
 
 from tracking.errors import InvalidInput
+from tracking.validation import INT64_MAX, INT64_MIN
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -66,7 +67,7 @@ def next_link(request: Request, cursor: str | None) -> str | None:
 
 
 def _int(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or abs(value) > 2**63:
+    if isinstance(value, bool) or not isinstance(value, int) or not INT64_MIN <= value <= INT64_MAX:
         raise InvalidInput("Invalid cursor.", field="cursor")
     return value
 

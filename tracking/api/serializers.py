@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
-import math
-
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from tracking.errors import InvalidInput
 from tracking.models import Experiment, RunStatus
 from tracking.selectors.series import MAX_POINTS, X_AXES
-
-NOTE_TAG = "mlflow.note.content"
-_SPECIALS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+from tracking.validation import (
+    INT64_MAX,
+    INT64_MIN,
+    MAX_DESCRIPTION_LENGTH,
+    MAX_RUN_NAME_LENGTH,
+    NON_FINITE,
+    float_or_name,
+    parse_float,
+)
 
 
 @extend_schema_field(
     {
         "oneOf": [
             {"type": "number"},
-            {"type": "string", "enum": list(_SPECIALS)},
+            {"type": "string", "enum": list(NON_FINITE)},
         ],
         "description": "A number; NaN and ±Infinity, which JSON cannot carry, as strings.",
     }
@@ -30,24 +35,17 @@ class MetricValueField(serializers.Field):
     default_error_messages = {"invalid": "A number, or one of 'NaN', 'Infinity', '-Infinity'."}
 
     def to_internal_value(self, data):
-        if isinstance(data, str) and data in _SPECIALS:
-            return _SPECIALS[data]
-        if isinstance(data, bool) or not isinstance(data, int | float):
-            self.fail("invalid")
+        if isinstance(data, str) and data not in NON_FINITE:
+            self.fail("invalid")  # a number, not a numeric string, as in the schema
         try:
-            return float(data)
-        except OverflowError:
+            return parse_float(data, field=self.field_name)
+        except InvalidInput:
             self.fail("invalid")
 
     def to_representation(self, value):
         if value is None:
             return None
-        value = float(value)
-        if math.isnan(value):
-            return "NaN"
-        if math.isinf(value):
-            return "Infinity" if value > 0 else "-Infinity"
-        return value
+        return float_or_name(float(value))
 
 
 def _nullable_value(**kwargs) -> MetricValueField:
@@ -56,8 +54,8 @@ def _nullable_value(**kwargs) -> MetricValueField:
 
 class Int64Field(serializers.IntegerField):
     def __init__(self, **kwargs):
-        kwargs.setdefault("min_value", -(2**63))
-        kwargs.setdefault("max_value", 2**63 - 1)
+        kwargs.setdefault("min_value", INT64_MIN)
+        kwargs.setdefault("max_value", INT64_MAX)
         super().__init__(**kwargs)
 
 
@@ -154,16 +152,20 @@ class RunPageSerializer(serializers.Serializer):
 
 
 class RunCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=250, required=False, allow_blank=True, default="")
+    name = serializers.CharField(
+        max_length=MAX_RUN_NAME_LENGTH, required=False, allow_blank=True, default=""
+    )
     start_time = Int64Field(required=False, help_text="Milliseconds since the epoch.")
     tags = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False)
 
 
 class RunUpdateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=250, required=False, allow_blank=True)
+    name = serializers.CharField(max_length=MAX_RUN_NAME_LENGTH, required=False, allow_blank=True)
     status = serializers.ChoiceField(choices=RunStatus.choices, required=False)
     end_time = Int64Field(required=False)
-    description = serializers.CharField(max_length=8000, required=False, allow_blank=True)
+    description = serializers.CharField(
+        max_length=MAX_DESCRIPTION_LENGTH, required=False, allow_blank=True
+    )
 
 
 # --- logging --------------------------------------------------------------------------------

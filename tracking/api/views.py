@@ -31,6 +31,7 @@ from accounts.access import Actor, project_for, require_role
 from accounts.models import Role
 from mlplatform.api.base import NativeAPIView
 from tracking import artifacts, search
+from tracking.batch import MetricIn, ParamIn, TagIn
 from tracking.errors import InvalidInput
 from tracking.filters import ExperimentFilter, RunFilter
 from tracking.models import Experiment, LatestMetric, Metric, Param, Run, RunTag
@@ -41,7 +42,8 @@ from tracking.selectors.series import metric_series
 from tracking.selectors.summaries import metric_summary_list
 from tracking.services import experiments as experiment_services
 from tracking.services import runs as run_services
-from tracking.services.ingest import MetricIn, ParamIn, TagIn, run_log_batch
+from tracking.services.ingest import run_log_batch
+from tracking.validation import NOTE_TAG
 
 from . import serializers as s
 from .pagination import next_link, page_size_from, paginate
@@ -259,7 +261,7 @@ def _prefetches(columns: dict[str, list[str]] | None) -> list[Prefetch]:
 
 
 def _with_description(qs: QuerySet[Run]) -> QuerySet[Run]:
-    notes = RunTag.objects.filter(run=OuterRef("pk"), key=s.NOTE_TAG).values("value")[:1]
+    notes = RunTag.objects.filter(run=OuterRef("pk"), key=NOTE_TAG).values("value")[:1]
     return qs.select_related("parent").annotate(description=Subquery(notes))
 
 

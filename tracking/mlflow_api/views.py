@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET
 from accounts.access import Actor, projects_for
 from accounts.models import Role
 from tracking import artifacts
+from tracking.batch import MetricColumns, MetricIn, ParamIn, TagIn
 from tracking.errors import InvalidInput, NotFound
 from tracking.mlflow_api.base import experiment_by_id, token_project
 from tracking.mlflow_api.wire import (
@@ -40,19 +41,15 @@ from tracking.selectors.runs import run_details
 from tracking.selectors.runs import run_search as search_runs
 from tracking.services import experiments as experiment_services
 from tracking.services import runs as run_services
-from tracking.services.ingest import (
+from tracking.services.ingest import run_log_batch_by_id
+from tracking.validation import (
+    DEFAULT_MAX_RESULTS,
     INT64_MAX,
     INT64_MIN,
-    MetricColumns,
-    MetricIn,
-    ParamIn,
-    TagIn,
-    run_log_batch_by_id,
+    MAX_BATCH_BYTES,
+    parse_id,
+    validate_max_results,
 )
-
-MAX_BATCH_BYTES = 1_000_000
-SEARCH_MAX_RESULTS = 50_000
-SEARCH_DEFAULT_MAX_RESULTS = 1000
 
 
 def _run(fields: Fields, actor: Actor, need: Role = Role.VIEWER) -> Run:
@@ -119,13 +116,7 @@ def experiment_get_by_name(request, fields: Fields, actor: Actor) -> dict:
 
 def experiment_search(request, fields: Fields, actor: Actor) -> dict:
     project = token_project(actor)
-    max_results = fields.int("max_results", default=SEARCH_DEFAULT_MAX_RESULTS)
-    if not 1 <= max_results <= SEARCH_MAX_RESULTS:
-        raise InvalidInput(
-            f"Invalid value {max_results} for parameter 'max_results': it must be between 1 and "
-            f"{SEARCH_MAX_RESULTS}.",
-            field="max_results",
-        )
+    max_results = validate_max_results(fields.int("max_results", default=DEFAULT_MAX_RESULTS))
     experiments, next_token = search_experiments(
         experiments=Experiment.objects.filter(project=project),
         filter_string=fields.str("filter", default="") or "",
@@ -184,12 +175,13 @@ def experiment_delete_tag(request, fields: Fields, actor: Actor) -> dict:
 
 def run_create(request, fields: Fields, actor: Actor) -> dict:
     experiment_id = fields.str("experiment_id", default="0")
-    if experiment_id == "0" or not experiment_id.isdigit():
+    pk = parse_id(experiment_id, field="experiment_id")
+    if experiment_id == "0" or pk is None:
         # The Default experiment is found by name; anything else that is no id is a 404.
-        experiment_id = experiment_by_id(actor, experiment_id, Role.EDITOR).pk
+        pk = experiment_by_id(actor, experiment_id, Role.EDITOR).pk
     run, tags = run_services.run_create_by_id(
         actor=actor,
-        experiment_id=int(experiment_id),
+        experiment_id=pk,
         name=fields.str("run_name", default="") or "",
         start_time=fields.int("start_time"),
         tags={tag.key: tag.value for tag in _tags(fields)},
@@ -228,15 +220,9 @@ def run_search(request, fields: Fields, actor: Actor) -> Encoded:
     ids = [str(i) for i in fields.list("experiment_ids")]
     if "0" in ids:
         ids[ids.index("0")] = str(experiment_by_id(actor, "0").pk)
-    pks = [int(i) for i in ids if i.isdigit()]
+    pks = [pk for pk in (parse_id(i, field="experiment_ids") for i in ids) if pk is not None]
     experiments = Experiment.objects.filter(pk__in=pks, project__in=projects_for(actor=actor))
-    max_results = fields.int("max_results", default=SEARCH_DEFAULT_MAX_RESULTS)
-    if not 1 <= max_results <= SEARCH_MAX_RESULTS:
-        raise InvalidInput(
-            f"Invalid value {max_results} for parameter 'max_results': it must be between 1 and "
-            f"{SEARCH_MAX_RESULTS}.",
-            field="max_results",
-        )
+    max_results = validate_max_results(fields.int("max_results", default=DEFAULT_MAX_RESULTS))
     runs, next_token = search_runs(
         experiments=experiments,
         filter_string=fields.str("filter", default="") or "",

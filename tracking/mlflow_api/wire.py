@@ -8,7 +8,6 @@ Responses omit unset fields, write ids as strings and non-finite floats as those
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable
 from json.encoder import encode_basestring_ascii
 from typing import TYPE_CHECKING
@@ -18,14 +17,19 @@ import orjson
 from tracking.errors import InvalidInput
 from tracking.models import Experiment, LatestMetric, Lifecycle, Metric, Run
 from tracking.services.experiments import experiment_artifact_location
-from tracking.services.ingest import INT64_MAX, INT64_MIN
+from tracking.validation import (
+    NON_FINITE,
+    float_or_name,
+    parse_float,
+    parse_int,
+    validate_text,
+)
 
 if TYPE_CHECKING:
     from tracking.selectors.runs import RunDetails, RunRow
 
 LIFECYCLE_STAGE = {Lifecycle.ACTIVE: "active", Lifecycle.DELETED: "deleted"}
 VIEW_TYPES = {"ACTIVE_ONLY", "DELETED_ONLY", "ALL"}
-_NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
 class Fields:
@@ -45,7 +49,7 @@ class Fields:
             data = orjson.loads(body)
         except orjson.JSONDecodeError:
             try:
-                data = json.loads(body, parse_constant=lambda name: _NON_FINITE[name])
+                data = json.loads(body, parse_constant=lambda name: NON_FINITE[name])
             except (ValueError, KeyError, RecursionError):
                 raise InvalidInput("The request body is not valid JSON.", field="body") from None
         if not isinstance(data, dict):
@@ -74,10 +78,8 @@ class Fields:
                 f"Invalid value {json.dumps(value)} for parameter '{name}': expected a string.",
                 field=name,
             )
-        if "\x00" in value:
-            # PostgreSQL text cannot hold NUL; refusing it here keeps it out of every query.
-            raise InvalidInput(f"Parameter '{name}' must not contain NUL characters.", field=name)
-        return value
+        # No NUL or lone surrogate, which no database column can hold, reaches a query.
+        return validate_text(value, limit=None, what=f"Parameter '{name}'", field=name)
 
     def int(self, name: str, *, required: bool = False, default: int | None = None) -> int | None:
         value = self.data.get(name)
@@ -110,11 +112,12 @@ class Fields:
     def str_list(self, name: str) -> list[str]:
         values = self.list(name)
         for value in values:
-            if not isinstance(value, str) or "\x00" in value:
+            if not isinstance(value, str):
                 raise InvalidInput(
                     f"Invalid value for parameter '{name}': expected a list of strings.",
                     field=name,
                 )
+            validate_text(value, limit=None, what=f"Parameter '{name}'", field=name)
         return values
 
     def enum(self, name: str, choices: Iterable[str], *, default: str) -> str:
@@ -128,53 +131,7 @@ class Fields:
         return value
 
 
-def parse_int(value, *, field: str) -> int:
-    if isinstance(value, bool):
-        raise InvalidInput(f"Invalid value for parameter '{field}': expected an integer.", field)
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, str):
-        try:
-            value = int(value.strip())
-        except ValueError:
-            raise InvalidInput(
-                f"Invalid value '{value}' for parameter '{field}': expected an integer.", field
-            ) from None
-    if not isinstance(value, int):
-        raise InvalidInput(f"Invalid value for parameter '{field}': expected an integer.", field)
-    if not INT64_MIN <= value <= INT64_MAX:
-        raise InvalidInput(
-            f"Invalid value for parameter '{field}': outside the 64-bit integer range.", field
-        )
-    return value
-
-
-def parse_float(value, *, field: str) -> float:
-    if isinstance(value, bool):
-        raise InvalidInput(f"Invalid value for parameter '{field}': expected a number.", field)
-    if isinstance(value, str):
-        if value in _NON_FINITE:
-            return _NON_FINITE[value]
-        try:
-            return float(value)
-        except ValueError:
-            raise InvalidInput(
-                f"Invalid value '{value}' for parameter '{field}': expected a number.", field
-            ) from None
-    if isinstance(value, int | float):
-        try:
-            return float(value)
-        except OverflowError:
-            raise InvalidInput(f"Invalid value for '{field}': too large.", field) from None
-    raise InvalidInput(f"Invalid value for parameter '{field}': expected a number.", field)
-
-
-def float_out(value: float) -> float | str:
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    return value
+float_out = float_or_name
 
 
 class Encoded(str):

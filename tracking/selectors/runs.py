@@ -28,8 +28,8 @@ from tracking.search import (
     filter_experiments,
     order_experiments,
 )
+from tracking.validation import MAX_RESULTS
 
-MAX_RESULTS_LIMIT = 50_000
 VIEW_TYPES = {
     "ACTIVE_ONLY": [Lifecycle.ACTIVE],
     "DELETED_ONLY": [Lifecycle.DELETED],
@@ -53,11 +53,11 @@ def _check_max_results(max_results: int) -> None:
     if (
         isinstance(max_results, bool)
         or not isinstance(max_results, int)
-        or not 1 <= max_results <= MAX_RESULTS_LIMIT
+        or not 1 <= max_results <= MAX_RESULTS
     ):
         raise SearchError(
             f"Invalid max_results {max_results!r}: it must be an integer between 1 and "
-            f"{MAX_RESULTS_LIMIT}."
+            f"{MAX_RESULTS}."
         )
 
 

@@ -10,7 +10,7 @@ from accounts.audit import audit_record
 from accounts.models import AuditAction, Project, Role
 from tracking.errors import AlreadyExists, InvalidInput, NotFound
 from tracking.models import Experiment, ExperimentTag, Lifecycle, Run, now_ms
-from tracking.services.ingest import MAX_TAG_VALUE_LENGTH, validate_key, validate_text
+from tracking.validation import MAX_TAG_VALUE_LENGTH, validate_key, validate_text
 
 MAX_EXPERIMENT_NAME_LENGTH = 500
 

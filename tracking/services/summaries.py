@@ -1,133 +1,89 @@
-"""Metric summaries: scheduled after each write, computed by Celery workers, never lost.
+"""Metric summaries: computed only by Celery workers, never lost.
 
 A key's summary is stale exactly when its `LatestMetric.seq` is above the summary's `seq` (or
-there is no summary). Writes only bump seqs and call `summary_schedule`; workers run
-`summary_compute`, and the reconciler re-schedules whatever is still stale, so a lost message,
-a flushed Redis or a killed worker delays a summary but never loses it.
-
-One exception: on PostgreSQL the summaries of a run's first batch of points (a few points, all
-the run has) are written right after it commits, by one statement, and nothing is queued
-(`summary_after_write`). A sweep's trials, which log one batch each, cost the worker nothing.
+there is no summary). A write of points bumps seqs and, after commit, marks its run dirty
+(`summary_mark_dirty`: the run joins a set, and a drain task is queued unless one is); a worker's
+drain takes the dirty runs in bulk and runs `summary_compute` for each. The reconciler marks
+whatever is still stale, so a lost message, a flushed Redis or a killed worker delays a summary
+but never loses it.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import os
-import time
 
 from django.conf import settings
-from django.core.cache import cache
-from django.db import DatabaseError, DataError, connection, transaction
+from django.db import DataError, connection, transaction
 from django.utils import timezone
 
+from tracking.dirty_runs import dirty_runs
 from tracking.models import LatestMetric, Metric, MetricRollup, MetricSummary, Run
 from tracking.selectors.summaries import SUMMARY_FIELDS, stale_latest_metrics
 from tracking.services.rollups import ROLLUP_MIN_POINTS, rollup_refresh
-from tracking.services.statements import may_fail
 
 logger = logging.getLogger(__name__)
 
-PENDING_KEY = "summary:pending:{}"
 # Arbitrary constant that namespaces our PostgreSQL advisory locks from anyone else's.
 ADVISORY_LOCK_CLASS = 0x5355_4D4D
-# Test-only hook: seconds the task sleeps between reading the aggregates and writing them, so
-# tests can write points or kill the worker in the middle of a summary. Never set it in
-# production.
-TEST_DELAY_ENV = "MLPLATFORM_TEST_SUMMARY_DELAY"
+# Runs a drain takes from the set at a time, and the most it takes before it hands the rest to
+# another drain task (so one task never holds a worker process for long under a busy sweep).
+DRAIN_BATCH = 100
+DRAIN_MAX_RUNS = 5000
 
 INF = float("inf")
 
 
-def _pending_key(run_pk: int) -> str:
-    return PENDING_KEY.format(run_pk)
-
-
-def summary_schedule(run_pk: int) -> None:
-    """Enqueue `summarize_run` for the run unless one is already pending; never raises."""
-    from tracking.tasks import summarize_run  # tracking.tasks imports this module
+def _queue_drain() -> None:
+    from tracking.tasks import summarize_dirty_runs  # tracking.tasks imports this module
 
     try:
-        # Redis: SET NX EX. The TTL bounds how long a lost message can hold the marker; after
-        # that the reconciler enqueues again.
-        if not cache.add(_pending_key(run_pk), 1, timeout=settings.MLPLATFORM_SUMMARY_PENDING_TTL):
-            return
+        # The delay lets the writes of the next moment join this drain: they find it queued.
+        summarize_dirty_runs.apply_async(countdown=settings.MLPLATFORM_SUMMARY_DELAY or None)
     except Exception:
-        # Redis down: enqueueing would fail too. The write is committed and its keys are
-        # stale, so the reconciler catches up once the broker is back.
-        logger.exception("Could not mark the summary of run %s pending", run_pk)
+        logger.exception("Could not queue a summary drain")
+        # Without the marker the next write, or the reconciler, queues one again right away.
+        dirty_runs().drain_started()
+
+
+def summary_mark_dirty(*run_pks: int) -> None:
+    """The runs' summaries are stale (a write of their points has committed): mark them and
+    queue a drain unless one is queued. Never raises: the write has committed, and the
+    reconciler catches up with whatever this could not mark."""
+    if not run_pks:
         return
     try:
-        # The delay lets the writes of the next moment join this summary: their marker check
-        # above finds it pending. The worker reads the points when the task starts, after them.
-        summarize_run.apply_async((run_pk,), countdown=settings.MLPLATFORM_SUMMARY_DELAY or None)
+        # The marker's TTL bounds how long a lost message can hold it; after that the next
+        # write queues again.
+        queue = dirty_runs().mark(list(run_pks), drain_ttl=settings.MLPLATFORM_SUMMARY_PENDING_TTL)
     except Exception:
-        logger.exception("Could not enqueue the summary of run %s", run_pk)
-        # Without the marker the next write, or the reconciler, enqueues again right away.
-        _clear_pending(run_pk)
-
-
-# A run's first batch: every key's summary from the points, labelled with the LatestMetric seq
-# of the same snapshot, as the worker does (a batch committed meanwhile is in both or in
-# neither). The worker's aggregate (_AGGREGATES_SQL) written as one upsert: running
-# summary_compute itself here, with its transaction, lock and ORM upsert, cost the sweep 2.3 ms
-# of web CPU a trial (194 -> 141 runs/s). tests/tracking/test_first_batch_summaries.py holds
-# the two to the same results. A newer summary the worker wrote in between is kept. NaN is
-# left out of min, max and sum, and +Inf with -Inf make the sum NaN, stored as NULL, as the
-# worker stores it; a sum of finite values past the float range raises, and the worker then
-# sums in numeric.
-_FIRST_SUMMARIES_SQL = """
-INSERT INTO tracking_metricsummary (run_id, "key", count, nan_count, min, max, sum, first_step,
-                                    last_step, last_timestamp, seq, computed_at)
-SELECT lm.run_id, lm."key", COUNT(*), COUNT(*) FILTER (WHERE m.is_nan),
-       MIN(m.value) FILTER (WHERE NOT m.is_nan), MAX(m.value) FILTER (WHERE NOT m.is_nan),
-       NULLIF(SUM(m.value) FILTER (WHERE NOT m.is_nan), 'NaN'),
-       MIN(m.step), MAX(m.step), MAX(m."timestamp"), lm.seq, now()
-FROM tracking_latestmetric lm
-JOIN tracking_metric m ON m.run_id = lm.run_id AND m."key" = lm."key"
-WHERE lm.run_id = %(run)s
-GROUP BY lm.run_id, lm."key", lm.seq
-ON CONFLICT (run_id, "key") DO UPDATE SET
-    count = excluded.count, nan_count = excluded.nan_count, min = excluded.min,
-    max = excluded.max, sum = excluded.sum, first_step = excluded.first_step,
-    last_step = excluded.last_step, last_timestamp = excluded.last_timestamp,
-    seq = excluded.seq, computed_at = excluded.computed_at
-WHERE tracking_metricsummary.seq < excluded.seq
-"""
-
-
-def summary_after_write(*, run_pk: int, seq: int) -> None:
-    """After a write of points has committed (seq: the run's seq it left): summaries of a
-    run's first batch at once on PostgreSQL, anything else by the worker; never raises."""
-    if seq == 1 and connection.vendor == "postgresql" and _summarize_first_batch(run_pk):
+        logger.exception("Could not mark the summaries of runs %s stale", run_pks[:10])
         return
-    summary_schedule(run_pk)
+    if queue:
+        _queue_drain()
 
 
-def _summarize_first_batch(run_pk: int) -> bool:
-    """Whether the first batch's summaries are written; False leaves them to the worker.
-
-    Only the first: it has at most a batch of points, while a later write would aggregate
-    every point of the run in the request. Its rollups are not needed, a batch being far below
-    ROLLUP_MIN_POINTS.
-    """
-    try:
-        with may_fail(), connection.cursor() as cursor:
-            cursor.execute(_FIRST_SUMMARIES_SQL, {"run": run_pk})
-    except DatabaseError:
-        # A float sum past the range (the worker sums in numeric), or the database gone: the
-        # write has committed, and the worker (or the reconciler) will catch up.
-        logger.info("The first summaries of run %s are left to the worker", run_pk, exc_info=True)
-        return False
-    return True
-
-
-def _clear_pending(run_pk: int) -> None:
-    try:
-        cache.delete(_pending_key(run_pk))
-    except Exception:
-        logger.exception("Could not clear the pending summary marker of run %s", run_pk)
+def summary_drain() -> int:
+    """Summarise the marked runs, a batch at a time; returns how many summaries it ran."""
+    dirty = dirty_runs()
+    # Cleared before any run is read: a run marked from now on queues another drain, and a
+    # run marked before is among those this drain reads.
+    dirty.drain_started()
+    seen: set[int] = set()
+    while len(seen) < DRAIN_MAX_RUNS:
+        # Each run once: one written to all along stays marked, and its writes queue the next
+        # drain.
+        marks = [mark for mark in dirty.peek(DRAIN_BATCH + len(seen)) if mark[0] not in seen]
+        if not marks:
+            break
+        for run_pk, _version in marks:
+            summary_compute(run_pk=run_pk)
+            seen.add(run_pk)
+        # A run marked again meanwhile keeps its mark (its version moved on).
+        dirty.unmark(marks)
+    else:
+        _queue_drain()  # more than one task should hold a worker for
+    return len(seen)
 
 
 def _lock_run(run_pk: int) -> None:
@@ -292,12 +248,6 @@ def _read(*, run_pk: int) -> list[dict]:
         return _aggregates(run_pk=run_pk, exact_sum=True)
 
 
-def _test_delay() -> None:
-    delay = os.environ.get(TEST_DELAY_ENV)
-    if delay:
-        time.sleep(float(delay))
-
-
 # PostgreSQL: one array per column through unnest(). The ORM's bulk upsert spent 6 ms of the
 # worker's Python on a run's 100 keys, more than the database spent on it.
 _PG_UPSERT_SQL = (
@@ -333,13 +283,9 @@ def _upsert(*, run_pk: int, summaries: list[MetricSummary], computed_at) -> None
 
 def summary_compute(*, run_pk: int) -> int:
     """Recompute the summary of every stale key of the run; returns how many were written."""
-    # Cleared before the points are read: a write committed from now on enqueues a new task,
-    # and a write committed before is in the snapshot below.
-    _clear_pending(run_pk)
     with transaction.atomic():
         _lock_run(run_pk)
         rows = _read(run_pk=run_pk)
-        _test_delay()
         if not rows:
             return 0
         now = timezone.now()
@@ -367,11 +313,11 @@ def summary_rebuild(*, run: Run) -> int:
 
 
 def summary_reconcile() -> int:
-    """Enqueue a summary for every run with a stale key; returns how many runs that is."""
+    """Mark every run with a stale key dirty; returns how many runs that is."""
     # order_by(): LatestMetric's default ordering by key would make DISTINCT per (run, key).
     run_pks = list(stale_latest_metrics().order_by().values_list("run_id", flat=True).distinct())
-    for run_pk in run_pks:
-        summary_schedule(run_pk)
+    for start in range(0, len(run_pks), DRAIN_BATCH):
+        summary_mark_dirty(*run_pks[start : start + DRAIN_BATCH])
     if run_pks:
-        logger.info("Reconciler re-queued the summaries of %d runs", len(run_pks))
+        logger.info("Reconciler marked the summaries of %d runs stale", len(run_pks))
     return len(run_pks)

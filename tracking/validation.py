@@ -1,0 +1,264 @@
+"""Every limit and input rule of tracking, in one place: the MLflow views, the native API, the
+pages' forms and the admin all call these, so a limit changed here changes every surface.
+
+The limits are MLflow's (`mlflow/utils/validation.py`), so whatever the official client
+accepts is accepted here, and what MLflow's server refuses is refused here too.
+"""
+
+from __future__ import annotations
+
+import math
+import posixpath
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from tracking.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from tracking.batch import MetricColumns, ParamIn, TagIn
+
+MAX_METRICS_PER_BATCH = 1000
+MAX_PARAMS_TAGS_PER_BATCH = 100
+MAX_ENTITIES_PER_BATCH = 1000
+MAX_BATCH_BYTES = 1_000_000
+MAX_KEY_LENGTH = 250
+MAX_PARAM_VALUE_LENGTH = 6000
+MAX_TAG_VALUE_LENGTH = 8000
+MAX_RUN_NAME_LENGTH = 250
+MAX_EXPERIMENT_NAME_LENGTH = 500
+# A description is stored as MLflow's `mlflow.note.content` tag, so it has a tag's limit.
+MAX_DESCRIPTION_LENGTH = MAX_TAG_VALUE_LENGTH
+MAX_RESULTS = 50_000
+DEFAULT_MAX_RESULTS = 1000
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+RUN_NAME_TAG = "mlflow.runName"
+PARENT_RUN_TAG = "mlflow.parentRunId"
+USER_TAG = "mlflow.user"
+NOTE_TAG = "mlflow.note.content"
+
+# fullmatch, so a key ending in a newline is refused ("$" would let "loss\n" through).
+_KEY_CHARACTERS = re.compile(r"[/\w.\- :]*")
+_INTEGER = re.compile(r"[-+]?[0-9]{1,20}")
+# C0 and C1 control characters: names show up in pages, snippets and file names.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _is_encodable(value: str) -> bool:
+    """False for a string holding a lone surrogate, which no database column can store."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def validate_key(key: object, *, what: str, field: str) -> str:
+    """A metric, param or tag key as MLflow allows it, or InvalidInput saying why not."""
+    if not isinstance(key, str):
+        raise InvalidInput(f"{what} must be a string.", field=field)
+    if len(key) > MAX_KEY_LENGTH:
+        raise InvalidInput(
+            f"{what} '{key[:50]}...' is longer than {MAX_KEY_LENGTH} characters.", field=field
+        )
+    if not _KEY_CHARACTERS.fullmatch(key):
+        raise InvalidInput(
+            f"Invalid {what.lower()} {key!r}: names may only contain alphanumerics, underscores "
+            "(_), dashes (-), periods (.), spaces ( ), colons (:) and slashes (/).",
+            field=field,
+        )
+    # Keys may become file names (MLflow's own store writes them as files), so a key must not
+    # resolve to another path.
+    norm = posixpath.normpath(key)
+    if norm != key or norm == "." or norm.startswith("..") or norm.startswith("/"):
+        raise InvalidInput(
+            f"Invalid {what.lower()} '{key}': it would resolve to the path '{norm}'; "
+            "names must not resolve to other names when treated as paths.",
+            field=field,
+        )
+    return key
+
+
+def validate_text(value: object, *, limit: int | None, what: str, field: str) -> str:
+    """Free text (a param or tag value, a description): a string without NUL or lone
+    surrogates, at most `limit` characters."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{what} must be a string.", field=field)
+    if limit is not None and len(value) > limit:
+        raise InvalidInput(f"{what} is longer than {limit} characters.", field=field)
+    if "\x00" in value:
+        raise InvalidInput(f"{what} must not contain NUL characters.", field=field)
+    if not _is_encodable(value):
+        raise InvalidInput(f"{what} must be valid Unicode (it holds a lone surrogate).", field)
+    return value
+
+
+def validate_name(value: object, *, limit: int, what: str, field: str) -> str:
+    """A name people read in lists, pages and code snippets: text without control characters
+    (newlines, tabs, escapes) and not blank."""
+    validate_text(value, limit=limit, what=what, field=field)
+    if _CONTROL.search(value):
+        raise InvalidInput(f"{what} must not contain control characters.", field=field)
+    if not value.strip():
+        raise InvalidInput(f"{what} must not be blank.", field=field)
+    return value
+
+
+def validate_run_name(value: object, *, field: str = "run_name") -> str:
+    return validate_name(value, limit=MAX_RUN_NAME_LENGTH, what="The run name", field=field)
+
+
+def validate_experiment_name(value: object, *, field: str = "name") -> str:
+    return validate_name(
+        value, limit=MAX_EXPERIMENT_NAME_LENGTH, what="The experiment name", field=field
+    )
+
+
+def validate_description(value: object, *, field: str = "description") -> str:
+    return validate_text(value, limit=MAX_DESCRIPTION_LENGTH, what="The description", field=field)
+
+
+def validate_int64(value: object, *, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"'{field}' must be an integer.", field=field)
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise InvalidInput(f"'{field}' is outside the 64-bit integer range.", field=field)
+    return value
+
+
+def parse_int(value: object, *, field: str) -> int:
+    """An int64 as protobuf's JSON mapping carries it: a number or a string of ASCII digits."""
+    if isinstance(value, bool):
+        raise InvalidInput(f"Invalid value for parameter '{field}': expected an integer.", field)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        # int() would also take other scripts' digits, and cost quadratic time on a huge one.
+        if not _INTEGER.fullmatch(text):
+            raise InvalidInput(
+                f"Invalid value '{value[:50]}' for parameter '{field}': expected an integer.",
+                field,
+            )
+        value = int(text)
+    if not isinstance(value, int):
+        raise InvalidInput(f"Invalid value for parameter '{field}': expected an integer.", field)
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise InvalidInput(
+            f"Invalid value for parameter '{field}': outside the 64-bit integer range.", field
+        )
+    return value
+
+
+def parse_id(value: object, *, field: str) -> int | None:
+    """A database id as the MLflow API writes it (a string of ASCII digits), or None when it
+    cannot be one, which callers answer as not found."""
+    text = str(value)
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+        return None
+    return int(text)
+
+
+def parse_float(value: object, *, field: str) -> float:
+    """A metric value: a number, or "NaN", "Infinity" and "-Infinity", which JSON cannot carry."""
+    if isinstance(value, bool):
+        raise InvalidInput(f"Invalid value for parameter '{field}': expected a number.", field)
+    if isinstance(value, str):
+        if value in NON_FINITE:
+            return NON_FINITE[value]
+        try:
+            return float(value)
+        except ValueError:
+            raise InvalidInput(
+                f"Invalid value '{value[:50]}' for parameter '{field}': expected a number.", field
+            ) from None
+    if isinstance(value, int | float):
+        try:
+            return float(value)
+        except OverflowError:
+            raise InvalidInput(f"Invalid value for '{field}': too large.", field) from None
+    raise InvalidInput(f"Invalid value for parameter '{field}': expected a number.", field)
+
+
+def float_or_name(value: float) -> float | str:
+    """A float as JSON can carry it: NaN and the infinities by their names, as MLflow writes
+    them and as parse_float reads them back."""
+    if value != value:
+        return "NaN"
+    if value in (math.inf, -math.inf):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
+
+
+def validate_max_results(value: int, *, limit: int = MAX_RESULTS, field: str = "max_results"):
+    if not 1 <= value <= limit:
+        raise InvalidInput(
+            f"Invalid value {value} for parameter '{field}': it must be between 1 and {limit}.",
+            field=field,
+        )
+    return value
+
+
+def _validate_metric_keys(keys: list) -> None:
+    # Once per distinct key: a batch is typically 100 keys x 10 steps.
+    distinct = dict.fromkeys(keys) if set(map(type, keys)) <= {str} else keys
+    for key in distinct:
+        try:
+            validate_key(key, what="Metric name", field="metrics")
+        except InvalidInput as error:
+            # The first point with the key, as a point-by-point check would name it.
+            error.field = f"metrics[{keys.index(key)}].key"
+            raise
+
+
+def validate_tags(tags: Sequence[TagIn]) -> None:
+    for i, tag in enumerate(tags):
+        validate_key(tag.key, what="Tag key", field=f"tags[{i}].key")
+        validate_text(tag.value, limit=MAX_TAG_VALUE_LENGTH, what="Tag value", field=f"tags[{i}]")
+        if tag.key == RUN_NAME_TAG:
+            validate_run_name(tag.value, field=f"tags[{i}]")
+
+
+def validate_batch(
+    *, metrics: MetricColumns, params: Sequence[ParamIn], tags: Sequence[TagIn]
+) -> None:
+    """A whole batch against MLflow's limits, before anything of it is written."""
+    if len(metrics) > MAX_METRICS_PER_BATCH:
+        raise InvalidInput(
+            f"A batch may hold at most {MAX_METRICS_PER_BATCH} metrics; this one has "
+            f"{len(metrics)}.",
+            field="metrics",
+        )
+    for name, items in (("params", params), ("tags", tags)):
+        if len(items) > MAX_PARAMS_TAGS_PER_BATCH:
+            raise InvalidInput(
+                f"A batch may hold at most {MAX_PARAMS_TAGS_PER_BATCH} {name}; this one has "
+                f"{len(items)}.",
+                field=name,
+            )
+    total = len(metrics) + len(params) + len(tags)
+    if total > MAX_ENTITIES_PER_BATCH:
+        raise InvalidInput(
+            f"A batch may hold at most {MAX_ENTITIES_PER_BATCH} metrics, params and tags in "
+            f"total; this one has {total}.",
+            field="metrics",
+        )
+    _validate_metric_keys(metrics.keys)
+    seen: set[str] = set()
+    for i, param in enumerate(params):
+        validate_key(param.key, what="Param key", field=f"params[{i}].key")
+        validate_text(
+            param.value, limit=MAX_PARAM_VALUE_LENGTH, what="Param value", field=f"params[{i}]"
+        )
+        if param.key in seen:
+            raise InvalidInput(
+                f"Duplicate parameter key '{param.key}' in one batch: each param may be logged "
+                "once.",
+                field=f"params[{i}].key",
+            )
+        seen.add(param.key)
+    validate_tags(tags)
