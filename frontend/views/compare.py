@@ -5,9 +5,11 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 
+from accounts.access import Actor
 from frontend import selectors
 from frontend.views.common import get_project
-from tracking.models import LatestMetric, Run
+from tracking.models import LatestMetric
+from tracking.selectors.lookups import runs_for_user
 
 MAX_COMPARED = 20
 
@@ -30,13 +32,8 @@ def compare(request, slug: str):
     if len(requested) > MAX_COMPARED:
         error = f"Compare at most {MAX_COMPARED} runs at a time; the first ones are shown."
         requested = requested[:MAX_COMPARED]
-    found = {
-        r.run_id: r
-        for r in Run.objects.filter(
-            run_id__in=requested, experiment__project=project
-        ).select_related("experiment", "user")
-    }
-    runs = [found[r] for r in requested if r in found]
+    runs = runs_for_user(actor=Actor(user=request.user), run_ids=requested, project=project)
+    found = {run.run_id for run in runs}
     missing = [r for r in requested if r not in found]
 
     params = selectors.runs_params(runs)

@@ -78,7 +78,7 @@ def run_description(request, slug: str, run_id: str):
     run = get_run(request, slug, run_id, need=Role.EDITOR)
     form = DescriptionForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "The description is limited to 5,000 characters.")
+        messages.error(request, " ".join(form.errors["description"]))
     else:
         try:
             note = TagIn(key=NOTE_TAG, value=form.cleaned_data["description"])

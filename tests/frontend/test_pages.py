@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.models import Role
-from tests.frontend.seed import make_run, seed_experiment
+from tests.frontend.seed import add_metric, make_run, seed_experiment
 from tracking.models import Experiment, LatestMetric, Lifecycle, RunTag
 
 pytestmark = pytest.mark.django_db
@@ -510,11 +510,18 @@ def test_the_500_page_renders_without_the_request(rf):
     assert b"Something went wrong" in response.content
 
 
+@pytest.mark.parametrize("more_children", [0, 9])
 def test_expanding_child_rows_reads_only_the_children_and_the_columns(
-    alice_client, project, runs, django_assert_max_num_queries
+    alice_client, project, runs, alice, django_assert_max_num_queries, more_children
 ):
-    url = reverse("run_children", kwargs={"slug": project.slug, "run_id": runs["good"].run_id})
+    parent = runs["good"]
+    for i in range(more_children):
+        child = make_run(parent.experiment, name=f"trial-{i}", user=alice, parent=parent)
+        add_metric(child, "loss", [0.3, 0.2])
+    url = reverse("run_children", kwargs={"slug": project.slug, "run_id": parent.run_id})
     # Session, user, run with its access check, the column keys, the children and their cells;
-    # not the parent's whole table page.
+    # not the parent's whole table page, and the same for one child as for ten.
     with django_assert_max_num_queries(11):
-        assert alice_client.get(url).status_code == 200
+        response = alice_client.get(url)
+    assert response.status_code == 200
+    assert response.content.count(f"child-of-{parent.run_id}".encode()) == 1 + more_children

@@ -35,7 +35,7 @@ from tracking.batch import MetricIn, ParamIn, TagIn
 from tracking.errors import InvalidInput
 from tracking.filters import ExperimentFilter, RunFilter
 from tracking.models import Experiment, LatestMetric, Metric, Param, Run, RunTag
-from tracking.selectors.lookups import experiment_for_user, run_for_user
+from tracking.selectors.lookups import experiment_for_user, run_for_user, runs_for_user
 from tracking.selectors.metrics import MAX_HISTORY_PAGE, metric_history
 from tracking.selectors.runs import run_queryset
 from tracking.selectors.series import metric_series
@@ -503,19 +503,10 @@ class MultiSeriesView(NativeAPIView):
             raise InvalidInput("Give at least one run id.", field="runs")
         if len(run_ids) > MAX_SERIES_RUNS:
             raise InvalidInput(f"At most {MAX_SERIES_RUNS} runs at once.", field="runs")
-        runs = {
-            run.run_id: run
-            for run in Run.objects.select_related("experiment__project").filter(run_id__in=run_ids)
-        }
-        actor = _actor(request)
-        checked: set[int] = set()
+        runs = {run.run_id: run for run in runs_for_user(actor=_actor(request), run_ids=run_ids)}
         for run_id in run_ids:
-            run = runs.get(run_id)
-            if run is None:
+            if run_id not in runs:
                 raise Http404(f"No such run: {run_id[:40]}.")
-            if run.experiment.project_id not in checked:
-                require_role(actor=actor, project=run.experiment.project)
-                checked.add(run.experiment.project_id)
         series = [
             {
                 "run_id": run_id,

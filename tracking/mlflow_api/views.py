@@ -30,7 +30,7 @@ from tracking.mlflow_api.wire import (
     run_rows_out,
 )
 from tracking.models import Experiment, Run, RunStatus
-from tracking.selectors.lookups import run_for_user
+from tracking.selectors.lookups import run_for_user, runs_for_user
 from tracking.selectors.metrics import (
     MAX_RUNS_PER_SAMPLE,
     metric_history_rows,
@@ -366,9 +366,7 @@ def metric_get_history_bulk_interval(request, fields: Fields, actor: Actor) -> d
             f"run_ids. Received {len(run_ids)} run_ids.",
             field="run_ids",
         )
-    runs = list(
-        Run.objects.filter(run_id__in=run_ids, experiment__project__in=projects_for(actor=actor))
-    )
+    runs = runs_for_user(actor=actor, run_ids=run_ids)
     missing = set(run_ids) - {run.run_id for run in runs}
     if missing:
         raise NotFound(f"Run with id={sorted(missing)[0]} not found.")
