@@ -248,37 +248,14 @@ def _read(*, run_pk: int) -> list[dict]:
         return _aggregates(run_pk=run_pk, exact_sum=True)
 
 
-# PostgreSQL: one array per column through unnest(). The ORM's bulk upsert spent 6 ms of the
-# worker's Python on a run's 100 keys, more than the database spent on it.
-_PG_UPSERT_SQL = (
-    'INSERT INTO tracking_metricsummary (run_id, "key", count, nan_count, min, max, sum, '  # noqa: S608 (the model's own field names)
-    "first_step, last_step, last_timestamp, seq, computed_at) "
-    "SELECT %(run)s, u.*, %(computed_at)s FROM unnest(%(key)s::varchar[], %(count)s::bigint[], "
-    "%(nan_count)s::bigint[], %(min)s::float8[], %(max)s::float8[], %(sum)s::float8[], "
-    "%(first_step)s::bigint[], %(last_step)s::bigint[], %(last_timestamp)s::bigint[], "
-    "%(seq)s::bigint[]) AS u "
-    'ON CONFLICT (run_id, "key") DO UPDATE SET '
-    + ", ".join(f"{field} = excluded.{field}" for field in SUMMARY_FIELDS)
-)
-_ARRAY_FIELDS = [field for field in SUMMARY_FIELDS if field != "computed_at"]
-
-
-def _upsert(*, run_pk: int, summaries: list[MetricSummary], computed_at) -> None:
-    if connection.vendor != "postgresql":
-        MetricSummary.objects.bulk_create(
-            summaries,
-            update_conflicts=True,
-            unique_fields=["run", "key"],
-            update_fields=SUMMARY_FIELDS,
-            batch_size=500,
-        )
-        return
-    columns = {
-        field: [getattr(summary, field) for summary in summaries]
-        for field in ["key", *_ARRAY_FIELDS]
-    }
-    with connection.cursor() as cursor:
-        cursor.execute(_PG_UPSERT_SQL, {"run": run_pk, "computed_at": computed_at, **columns})
+def _upsert(*, summaries: list[MetricSummary]) -> None:
+    MetricSummary.objects.bulk_create(
+        summaries,
+        update_conflicts=True,
+        unique_fields=["run", "key"],
+        update_fields=SUMMARY_FIELDS,
+        batch_size=500,
+    )
 
 
 def summary_compute(*, run_pk: int) -> int:
@@ -290,11 +267,10 @@ def summary_compute(*, run_pk: int) -> int:
             return 0
         now = timezone.now()
         # Count, min, max and sum merge: reading only the points written since the last summary
-        # keeps a summary of a long run as cheap as one of a short run (the whole history
-        # again every half second cost the worker and the database a fifth of the batched
-        # ingestion figure). Memory stays flat: one row per key.
+        # keeps a summary of a long run as cheap as one of a short run, in flat memory (one
+        # row per key).
         summaries = [_summary(run_pk=run_pk, row=row, computed_at=now) for row in rows]
-        _upsert(run_pk=run_pk, summaries=summaries, computed_at=now)
+        _upsert(summaries=summaries)
         for summary in summaries:
             if summary.count - summary.nan_count >= ROLLUP_MIN_POINTS:
                 rollup_refresh(run_pk=run_pk, key=summary.key, seq=summary.seq)
