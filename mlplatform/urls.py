@@ -5,8 +5,8 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import IsAuthenticated
 
+from mlplatform.api.base import EndpointNotFoundView
 from mlplatform.health import healthz
-from tracking.api.views import EndpointNotFoundView
 from tracking.mlflow_api.views import health, server_info
 
 # Like every other route, the schema and its docs are for signed-in callers only.

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from django.http import Http404
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .exceptions import native_exception_handler
@@ -82,3 +85,14 @@ class NativeAPIView(APIView):
 def only_native_api(endpoints: list) -> list:
     """drf-spectacular hook: the schema documents the native API; MLflow's has its own docs."""
     return [endpoint for endpoint in endpoints if endpoint[0].startswith("/api/v1/")]
+
+
+class EndpointNotFoundView(NativeAPIView):
+    """Any other address under /api/v1/: a 404 in the API's error shape, not the HTML page."""
+
+    schema = None
+
+    def _not_found(self, request: Request, *args, **kwargs) -> Response:
+        raise Http404("No API endpoint at this address.")
+
+    get = post = put = patch = delete = _not_found

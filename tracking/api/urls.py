@@ -1,55 +1,55 @@
 from django.urls import path, re_path
 
-from . import projects, views
+from . import artifacts, experiments, exports, metrics, projects, runs
 
 urlpatterns = [
     path("projects/", projects.ProjectListView.as_view(), name="api-projects"),
     path("projects/<str:slug>/", projects.ProjectDetailView.as_view(), name="api-project"),
     path(
         "projects/<str:slug>/experiments/",
-        views.ExperimentListView.as_view(),
+        experiments.ExperimentListView.as_view(),
         name="api-experiments",
     ),
     path(
         "projects/<str:slug>/experiments/<int:experiment_id>/",
-        views.ExperimentDetailView.as_view(),
+        experiments.ExperimentDetailView.as_view(),
         name="api-experiment",
     ),
     path(
         "projects/<str:slug>/experiments/<int:experiment_id>/restore/",
-        views.ExperimentRestoreView.as_view(),
+        experiments.ExperimentRestoreView.as_view(),
         name="api-experiment-restore",
     ),
-    path("experiments/<int:experiment_id>/runs/", views.RunListView.as_view(), name="api-runs"),
+    path("experiments/<int:experiment_id>/runs/", runs.RunListView.as_view(), name="api-runs"),
     path(
         "experiments/<int:experiment_id>/runs.csv",
-        views.RunsCsvView.as_view(),
+        exports.RunsCsvView.as_view(),
         name="api-runs-csv",
     ),
-    path("metrics/history/", views.MultiSeriesView.as_view(), name="api-metrics-history"),
-    path("runs/<str:run_id>/", views.RunDetailView.as_view(), name="api-run"),
-    path("runs/<str:run_id>/restore/", views.RunRestoreView.as_view(), name="api-run-restore"),
-    path("runs/<str:run_id>/log/", views.RunLogView.as_view(), name="api-run-log"),
-    path("runs/<str:run_id>/metrics/", views.RunMetricsView.as_view(), name="api-run-metrics"),
+    path("metrics/history/", metrics.MultiSeriesView.as_view(), name="api-metrics-history"),
+    path("runs/<str:run_id>/", runs.RunDetailView.as_view(), name="api-run"),
+    path("runs/<str:run_id>/restore/", runs.RunRestoreView.as_view(), name="api-run-restore"),
+    path("runs/<str:run_id>/log/", runs.RunLogView.as_view(), name="api-run-log"),
+    path("runs/<str:run_id>/metrics/", metrics.RunMetricsView.as_view(), name="api-run-metrics"),
     # Metric keys may contain slashes, so the key is everything up to the fixed suffix.
     re_path(
         r"^runs/(?P<run_id>[^/]+)/metrics/(?P<key>.+)/history/$",
-        views.MetricHistoryView.as_view(),
+        metrics.MetricHistoryView.as_view(),
         name="api-metric-history",
     ),
     re_path(
         r"^runs/(?P<run_id>[^/]+)/metrics/(?P<key>.+)/history\.csv$",
-        views.MetricHistoryCsvView.as_view(),
+        exports.MetricHistoryCsvView.as_view(),
         name="api-metric-history-csv",
     ),
     path(
         "runs/<str:run_id>/artifacts/",
-        views.ArtifactListView.as_view(),
+        artifacts.ArtifactListView.as_view(),
         name="api-run-artifacts",
     ),
     path(
         "runs/<str:run_id>/artifacts/<path:path>",
-        views.ArtifactDownloadView.as_view(),
+        artifacts.ArtifactDownloadView.as_view(),
         name="api-run-artifact",
     ),
 ]
