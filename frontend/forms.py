@@ -40,8 +40,11 @@ class ProjectForm(forms.Form):
 
 
 class ExperimentForm(forms.Form):
+    # Unstripped, so a page refuses exactly what the APIs refuse.
     name = forms.CharField(
-        max_length=MAX_EXPERIMENT_NAME_LENGTH, validators=[rule(validate_experiment_name)]
+        max_length=MAX_EXPERIMENT_NAME_LENGTH,
+        strip=False,
+        validators=[rule(validate_experiment_name)],
     )
 
 

@@ -256,7 +256,7 @@ def experiment_new(request, slug: str):
     project = get_project(request, slug, need=Role.EDITOR)
     form = ExperimentForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Give the experiment a name (at most 500 characters).")
+        messages.error(request, " ".join(form.errors["name"]))
         return _back(None, slug)
     try:
         experiment = experiment_create(
@@ -275,7 +275,7 @@ def experiment_rename(request, slug: str, experiment_id: int):
     experiment = get_experiment(request, slug, experiment_id, need=Role.EDITOR)
     form = ExperimentForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Give the experiment a name (at most 500 characters).")
+        messages.error(request, " ".join(form.errors["name"]))
         return _back(experiment, slug)
     try:
         experiment_update(

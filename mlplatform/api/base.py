@@ -5,12 +5,14 @@ from __future__ import annotations
 from django.http import Http404
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import serializers
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .exceptions import native_exception_handler
+from .parsers import NativeJSONParser
 from .throttles import NativeScopedThrottle
 
 
@@ -70,6 +72,7 @@ class NativeAPIView(APIView):
     throttle_scope: str | None = None
     # OPTIONS would describe views by their serializers; the schema at /api/v1/schema/ does.
     metadata_class = None
+    parser_classes = [NativeJSONParser, FormParser, MultiPartParser]
 
     def get_exception_handler(self):
         return native_exception_handler

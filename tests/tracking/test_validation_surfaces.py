@@ -184,3 +184,49 @@ def test_experiment_ids_in_other_scripts_are_no_ids(client, alice_token):
         )
         assert create.status_code == 404, create.content
         assert create.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+
+
+@pytest.mark.parametrize("name", ["two\nlines", "quote'\n", "\ud800", " "], ids=repr)
+def test_experiment_names_are_refused_alike(client, alice, project, alice_token, name):
+    mlflow = client.post(
+        MLFLOW + "experiments/create",
+        json.dumps({"name": name}),
+        content_type="application/json",
+        **bearer(alice_token[1]),
+    )
+    native = client.post(
+        reverse("api-experiments", kwargs={"slug": project.slug}),
+        json.dumps({"name": name}),
+        content_type="application/json",
+        **bearer(alice_token[1]),
+    )
+    assert mlflow.status_code == 400, mlflow.content
+    assert native.status_code == 400, native.content
+    if name.isprintable() or "\n" in name:  # a browser cannot send a lone surrogate
+        page_client = Client()
+        page_client.force_login(alice)
+        page = page_client.post(
+            reverse("experiment_new", kwargs={"slug": project.slug}), {"name": name}, follow=True
+        )
+        assert page.status_code == 200
+    assert not project.experiments.exclude(name="Default").exists()
+
+
+def test_a_body_nested_too_deep_is_a_400_on_both_apis(client, run, alice_token):
+    deep = "[" * 3000 + "]" * 3000
+    native = client.post(
+        reverse("api-run-log", kwargs={"run_id": run.run_id}),
+        '{"metrics": ' + deep + "}",
+        content_type="application/json",
+        **bearer(alice_token[1]),
+    )
+    mlflow = client.post(
+        MLFLOW + "runs/log-batch",
+        f'{{"run_id": "{run.run_id}", "metrics": {deep}}}',
+        content_type="application/json",
+        **bearer(alice_token[1]),
+    )
+    assert native.status_code == 400 and native.json()["error"]["code"] == "invalid"
+    assert mlflow.status_code == 400
+    assert mlflow.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    nothing_written(run)

@@ -13,6 +13,7 @@ from tracking.validation import (
     INT64_MAX,
     INT64_MIN,
     MAX_DESCRIPTION_LENGTH,
+    MAX_EXPERIMENT_NAME_LENGTH,
     MAX_RUN_NAME_LENGTH,
     NON_FINITE,
     float_or_name,
@@ -79,14 +80,21 @@ class ExperimentSerializer(serializers.Serializer):
 
 
 class ExperimentCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=500)
-    description = serializers.CharField(required=False, allow_blank=True, default="")
+    # Untrimmed, so the service refuses exactly what the MLflow API refuses.
+    name = serializers.CharField(max_length=MAX_EXPERIMENT_NAME_LENGTH, trim_whitespace=False)
+    description = serializers.CharField(
+        max_length=MAX_DESCRIPTION_LENGTH, required=False, allow_blank=True, default=""
+    )
     tags = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False)
 
 
 class ExperimentUpdateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=500, required=False)
-    description = serializers.CharField(required=False, allow_blank=True)
+    name = serializers.CharField(
+        max_length=MAX_EXPERIMENT_NAME_LENGTH, required=False, trim_whitespace=False
+    )
+    description = serializers.CharField(
+        max_length=MAX_DESCRIPTION_LENGTH, required=False, allow_blank=True
+    )
     tags = serializers.DictField(
         child=serializers.CharField(allow_blank=True),
         required=False,

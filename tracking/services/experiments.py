@@ -10,9 +10,12 @@ from accounts.audit import audit_record
 from accounts.models import AuditAction, Project, Role
 from tracking.errors import AlreadyExists, InvalidInput, NotFound
 from tracking.models import Experiment, ExperimentTag, Lifecycle, Run, now_ms
-from tracking.validation import MAX_TAG_VALUE_LENGTH, validate_key, validate_text
-
-MAX_EXPERIMENT_NAME_LENGTH = 500
+from tracking.validation import (
+    MAX_TAG_VALUE_LENGTH,
+    validate_experiment_name,
+    validate_key,
+    validate_text,
+)
 
 
 def experiment_artifact_location(experiment: Experiment) -> str:
@@ -22,16 +25,9 @@ def experiment_artifact_location(experiment: Experiment) -> str:
 
 
 def _validate_name(name: object) -> str:
-    if not isinstance(name, str) or not name.strip() or "\x00" in name:
-        raise InvalidInput(
-            "The experiment name must be a non-empty string without NUL characters.", field="name"
-        )
-    if len(name) > MAX_EXPERIMENT_NAME_LENGTH:
-        raise InvalidInput(
-            f"The experiment name is longer than {MAX_EXPERIMENT_NAME_LENGTH} characters.",
-            field="name",
-        )
-    return name
+    if not isinstance(name, str):
+        raise InvalidInput("The experiment name must be a string.", field="name")
+    return validate_experiment_name(name)
 
 
 def _name_taken(project: Project, name: str) -> AlreadyExists:
