@@ -8,12 +8,32 @@ import shutil
 
 import pytest
 from rest_framework.test import APIClient
+from whitenoise.middleware import WhiteNoiseMiddleware
 
 from accounts.models import Role, TokenScope
 from tests.factories import make_token
 from tracking.dirty_runs import DIRTY_KEY, DRAIN_KEY, RedisDirtyRuns, dirty_runs
 from tracking.services import summaries
 from tracking.services.projects import project_create
+
+
+@pytest.fixture(autouse=True, scope="session")
+def static_files_scanned_once():
+    """WhiteNoise reads every static file each time a middleware chain is built, which a
+    server process does once but every test client does again; the files do not change during
+    the run, so each test client gets the first scan's result."""
+    scan = WhiteNoiseMiddleware.add_files_from_finders
+    scanned: dict = {}
+
+    def add_files_once(self):
+        if not scanned:
+            scan(self)
+            scanned.update(self.files)
+        self.files.update(scanned)
+
+    WhiteNoiseMiddleware.add_files_from_finders = add_files_once
+    yield
+    WhiteNoiseMiddleware.add_files_from_finders = scan
 
 
 @pytest.fixture
