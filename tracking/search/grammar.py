@@ -26,6 +26,14 @@ MAX_IN_VALUES = 10_000
 MAX_PATTERN_BYTES = 40_000
 # Integer literals with more digits become floats, so every int fits a 64-bit column.
 MAX_INT_DIGITS = 18
+# Filters come from clients and their compiled queries are cached: the text and the number of
+# AND-ed clauses are bounded so neither memory nor the query compiler's recursion is at a
+# client's mercy. A tag value (at most 8,000 characters) still fits in one comparison.
+MAX_FILTER_LENGTH = 10_000
+MAX_FILTER_CLAUSES = 100
+# Each clause names a key (at most 250 characters, doubled when every one is a quote).
+MAX_ORDER_BY_CLAUSES = 20
+MAX_ORDER_BY_LENGTH = 1_000
 
 
 class SearchError(ValueError):

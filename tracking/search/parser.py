@@ -18,8 +18,12 @@ from tracking.search.grammar import (
     EXPERIMENT_GRAMMAR,
     LIKE_COMPARATORS,
     LIST_COMPARATORS,
+    MAX_FILTER_CLAUSES,
+    MAX_FILTER_LENGTH,
     MAX_IN_VALUES,
     MAX_INT_DIGITS,
+    MAX_ORDER_BY_CLAUSES,
+    MAX_ORDER_BY_LENGTH,
     MAX_PATTERN_BYTES,
     METRIC,
     NULL_COMPARATORS,
@@ -279,6 +283,10 @@ def _parse_comparison(scanner: _Scanner, grammar: Grammar) -> Comparison:
 def _parse(text: str, grammar: Grammar) -> list[Comparison]:
     if not isinstance(text, str):
         raise SearchError("The filter must be a string.")
+    if len(text) > MAX_FILTER_LENGTH:
+        raise SearchError(
+            f"The filter is {len(text)} characters long; at most {MAX_FILTER_LENGTH} are allowed."
+        )
     _check_characters(text, "filter")
     scanner = _Scanner(text, "filter")
     comparisons: list[Comparison] = []
@@ -286,6 +294,8 @@ def _parse(text: str, grammar: Grammar) -> list[Comparison]:
     if scanner.at_end():
         return comparisons
     while True:
+        if len(comparisons) == MAX_FILTER_CLAUSES:
+            raise scanner.error(f"a filter may combine at most {MAX_FILTER_CLAUSES} comparisons")
         comparisons.append(_parse_comparison(scanner, grammar))
         scanner.skip_space()
         if scanner.at_end():
@@ -315,6 +325,11 @@ def parse_experiment_filter(text: str) -> list[Comparison]:
 def _parse_order_clause(clause: object, grammar: Grammar) -> OrderBy:
     if not isinstance(clause, str):
         raise SearchError("Each order_by clause must be a string.")
+    if len(clause) > MAX_ORDER_BY_LENGTH:
+        raise SearchError(
+            f"An order_by clause is {len(clause)} characters long; at most "
+            f"{MAX_ORDER_BY_LENGTH} are allowed."
+        )
     subject = f"order_by clause {clause!r}"
     _check_characters(clause, subject)
     scanner = _Scanner(clause, subject)
@@ -343,7 +358,11 @@ def _parse_order_by(order_by: Iterable[str] | None, grammar: Grammar) -> list[Or
         return []
     if isinstance(order_by, str) or not isinstance(order_by, Iterable):
         raise SearchError("order_by must be a list of strings.")
-    clauses = [_parse_order_clause(clause, grammar) for clause in order_by]
+    clauses = []
+    for clause in order_by:
+        if len(clauses) == MAX_ORDER_BY_CLAUSES:
+            raise SearchError(f"order_by may have at most {MAX_ORDER_BY_CLAUSES} clauses.")
+        clauses.append(_parse_order_clause(clause, grammar))
     seen = set()
     for clause in clauses:
         if (clause.kind, clause.key) in seen:
