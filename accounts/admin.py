@@ -1,7 +1,7 @@
 """Django admin for identity and tenancy: users, memberships, API tokens and the audit trail.
 
-Projects are registered in tracking/admin.py: creating one also creates its Default experiment,
-which accounts must not know about (the same reason project_create lives in tracking).
+Projects are registered in tracking/admin/projects.py: creating one also creates its Default
+experiment, which accounts must not know about (the same reason project_create lives in tracking).
 """
 
 from __future__ import annotations

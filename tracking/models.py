@@ -242,7 +242,7 @@ class Metric(models.Model):
     # and the key is also the index for "history of one key of one run in step order". No
     # surrogate id: its index took an entry for every point, and concurrent batches queued for
     # its last page. Django's admin cannot list a model with a composite key, so points have a
-    # page per run there instead (tracking/admin.py).
+    # page per run there instead (tracking/admin/points.py).
     pk = models.CompositePrimaryKey("run", "key", "step", "timestamp", "value", "is_nan")
 
     class Meta:
