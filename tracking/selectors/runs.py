@@ -275,7 +275,7 @@ def _detail_query(model, columns: tuple[str, ...], pks: list[int]) -> tuple[str,
     quote = connection.ops.quote_name
     names = ", ".join(quote(column) for column in ("run_id", *columns))
     if connection.vendor == "postgresql":
-        # One array parameter: psycopg writes and PostgreSQL parses it faster than 100 values.
+        # One array parameter: cheaper for psycopg to write and PostgreSQL to parse than a list.
         where, params = f"{quote('run_id')} = ANY(%s)", [pks]
     else:
         where, params = f"{quote('run_id')} IN ({', '.join(['%s'] * len(pks))})", pks
@@ -289,9 +289,9 @@ def _detail_query(model, columns: tuple[str, ...], pks: list[int]) -> tuple[str,
 def run_details(runs: list[Run] | list[RunRow]) -> RunDetails:
     """Params, tags and latest metrics of the runs in three queries, without model instances.
 
-    A page of 1,000 runs has tens of thousands of them; rows cost a fraction of instances. The
-    queries are written out because the ORM's `values_list` took twice as long as the database
-    for a 100-run page.
+    A page of runs has many of them, and rows cost much less than instances. The queries are
+    written out because the ORM's `values_list` spends longer building rows than the database
+    spends finding them.
     """
     details = RunDetails()
     pks = [run.pk for run in runs]
