@@ -179,6 +179,23 @@ def test_a_large_search_is_answered_but_not_cached(default_experiment, alice):
     assert (info.currsize, info.misses) == (1, 1)
 
 
+def test_the_largest_cached_search_keeps_each_entry_small():
+    # The biggest SQL per character: metric comparisons and orderings (subqueries each).
+    order_by = tuple(f"metrics.o{i} DESC" for i in range(MAX_ORDER_BY_CLAUSES))
+    budget = run_selectors._CACHED_SEARCH_LENGTH - sum(len(clause) for clause in order_by)
+    parts: list[str] = []
+    while len(" and ".join([*parts, f"metrics.m{len(parts)} > 0"])) <= budget:
+        parts.append(f"metrics.m{len(parts)} > 0")
+    ids = tuple(range(run_selectors._CACHED_EXPERIMENTS))
+    key = (ids, " and ".join(parts), order_by, "ACTIVE_ONLY", 0, 50_001)
+    assert run_selectors._cacheable(*key[:3])
+
+    sql, params = run_selectors._compile_row_page(*key)
+
+    # At most 256 entries of this size: a few megabytes per process, whatever clients send.
+    assert len(sql) + len(repr(params)) + len(repr(key)) < 64 * 1024
+
+
 # --- experiment ids ----------------------------------------------------------------------------
 
 
