@@ -1,7 +1,7 @@
 """Django admin for identity and tenancy: users, memberships, API tokens and the audit trail.
 
-Projects are registered in tracking/admin.py: creating one also creates its Default experiment,
-which accounts must not know about (the same reason project_create lives in tracking).
+Projects are registered in tracking/admin/projects.py: creating one also creates its Default
+experiment, which accounts must not know about (the same reason project_create lives in tracking).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from django.core.paginator import Paginator
 from django.forms.models import BaseInlineFormSet
 from django.utils.functional import cached_property
 
-from .authentication import forget_cached_tokens
 from .models import ApiToken, AuditEvent, Membership, Role, User
 from .services import (
     membership_add,
@@ -22,6 +21,7 @@ from .services import (
     membership_remove,
     token_revoke,
 )
+from .token_cache import forget_cached_tokens
 
 LAST_MANAGER = "A project needs at least one manager: make someone else manager first."
 

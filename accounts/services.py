@@ -16,8 +16,8 @@ from django.utils import timezone
 from . import tokens
 from .access import Actor, role_in
 from .audit import audit_record
-from .authentication import forget_cached_tokens
 from .models import ApiToken, AuditAction, Membership, Project, Role, TokenScope, User
+from .token_cache import forget_cached_tokens
 
 TOKEN_NAME_MAX_LENGTH = ApiToken._meta.get_field("name").max_length
 

@@ -7,7 +7,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from mlplatform.celery import app as celery_app
-from tracking.selectors.summaries import summary_health
+from mlplatform.health_summaries import summary_health
 
 
 def _database_ok() -> tuple[bool, str]:

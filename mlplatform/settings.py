@@ -273,7 +273,7 @@ MLPLATFORM_SUMMARY_PENDING_TTL = env_int("MLPLATFORM_SUMMARY_PENDING_TTL", 600)
 MLPLATFORM_SUMMARY_DELAY = float(os.environ.get("MLPLATFORM_SUMMARY_DELAY") or 0.5)
 # The longest a verified API token is trusted from a process's cache without reading it again;
 # revocations and membership changes made through the app reach every process at once anyway
-# (accounts.authentication). 0 turns the cache off.
+# (accounts.token_cache). 0 turns the cache off.
 MLPLATFORM_TOKEN_CACHE_SECONDS = float(os.environ.get("MLPLATFORM_TOKEN_CACHE_SECONDS") or 10)
 CELERY_BEAT_SCHEDULE: dict = {
     "reconcile-summaries": {

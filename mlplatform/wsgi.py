@@ -14,10 +14,9 @@ application = get_wsgi_application()
 def _freeze_startup_objects() -> None:
     """Leave what the worker built at start-up out of every later garbage collection.
 
-    A web worker holds over 100,000 objects from its imports (modules, classes, URL patterns),
-    and Python's full collections walked all of them, with the worker's threads stopped: under
-    the benchmark's batched ingestion 7 or 8 a minute, 23 to 247 ms each, longer than a whole
-    search. Frozen, each took 6.6 to 24 ms (docs/performance.md, sixth session).
+    A web worker holds a great many objects from its imports (modules, classes, URL patterns),
+    and Python's full collections would walk all of them with the worker's threads stopped,
+    pausing every request in flight; frozen, they are never walked.
     """
     # Import every view now rather than in the first request, so they are frozen too.
     get_resolver().url_patterns  # noqa: B018

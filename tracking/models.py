@@ -217,7 +217,7 @@ class Metric(models.Model):
 
     # The primary key's index starts with run: an index of its own would cost every insert.
     # No database constraint either: its trigger checked every inserted point against the run,
-    # a third of the cost of a 1,000-point batch. Points are only written in a statement that
+    # a large part of a batch's cost. Points are only written in a statement that
     # has just locked their run's row, and deleting runs (purge) locks them first, so a point
     # cannot outlive its run; deletes cascade in Django's collector as before.
     run = models.ForeignKey(
@@ -242,13 +242,13 @@ class Metric(models.Model):
     # and the key is also the index for "history of one key of one run in step order". No
     # surrogate id: its index took an entry for every point, and concurrent batches queued for
     # its last page. Django's admin cannot list a model with a composite key, so points have a
-    # page per run there instead (tracking/admin.py).
+    # page per run there instead (tracking/admin/points.py).
     pk = models.CompositePrimaryKey("run", "key", "step", "timestamp", "value", "is_nan")
 
     class Meta:
         indexes = [
             # "Points of this run written since seq S". A batch's points share one entry value,
-            # which the B-tree stores once (deduplication): 0.3-0.5 ms of a 1,000-point insert.
+            # which the B-tree stores once (deduplication), so it costs a batch little.
             models.Index(fields=["run", "seq"], name="metric_run_seq"),
         ]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import posixpath
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from tracking.errors import InvalidInput
@@ -154,13 +154,50 @@ def parse_int(value: object, *, field: str) -> int:
     return value
 
 
-def parse_id(value: object, *, field: str) -> int | None:
-    """A database id as the MLflow API writes it (a string of ASCII digits), or None when it
-    cannot be one, which callers answer as not found."""
-    text = str(value)
-    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+# Primary keys are 64-bit integers: longer digit strings cannot name a row, and converting or
+# binding them costs time or overflows the column.
+_MAX_PK = INT64_MAX
+_MAX_PK_DIGITS = len(str(_MAX_PK))
+# Below the bound values of SQLite's default build (32,766) in one `IN` list.
+MAX_EXPERIMENT_IDS = 10_000
+
+
+def parse_pk(value: object) -> int | None:
+    """A primary key from an int or a string of ASCII digits, or None when it cannot be one.
+
+    str.isdigit() alone accepts "²" (which int() refuses) and int() accepts other scripts' digits.
+    """
+    if isinstance(value, bool):
         return None
-    return int(text)
+    if isinstance(value, str):
+        if not (value.isascii() and value.isdigit() and len(value) <= _MAX_PK_DIGITS):
+            return None
+        value = int(value)
+    if isinstance(value, int) and 0 <= value <= _MAX_PK:
+        return value
+    return None
+
+
+def experiment_pks(ids: Iterable[object], *, field: str = "experiment_ids") -> list[int]:
+    """Experiment ids from a request as primary keys; InvalidInput names the first that is not
+    one. Whether the actor may see them is the caller's query."""
+    pks = []
+    for value in ids:
+        if len(pks) == MAX_EXPERIMENT_IDS:
+            raise InvalidInput(f"At most {MAX_EXPERIMENT_IDS} experiment ids are allowed.", field)
+        pk = parse_pk(value)
+        if pk is None:
+            raise InvalidInput(f"Invalid experiment id {_shown(value)}: expected digits.", field)
+        pks.append(pk)
+    return pks
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, str):
+        return repr(value) if len(value) <= 40 else repr(value[:40]) + "..."
+    if isinstance(value, int) and not isinstance(value, bool):
+        return "out of range"
+    return f"of type {type(value).__name__}"
 
 
 def parse_float(value: object, *, field: str) -> float:

@@ -11,7 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from accounts import authentication
+from accounts import token_cache
 from accounts.models import ApiToken, Membership, Role
 from accounts.services import membership_change_role, membership_remove, token_revoke
 from tests.conftest import bearer
@@ -25,9 +25,9 @@ LOG_PARAM = "/api/2.0/mlflow/runs/log-parameter"
 @pytest.fixture(autouse=True)
 def fresh_cache(settings):
     settings.MLPLATFORM_TOKEN_CACHE_SECONDS = 10
-    authentication._verified.clear()
+    token_cache._verified.clear()
     yield
-    authentication._verified.clear()
+    token_cache._verified.clear()
 
 
 def _token_queries(api_client, raw: str) -> int:
@@ -84,17 +84,17 @@ def test_other_processes_forget_when_the_change_commits(
 ):
     token, raw = alice_token
     assert api_client.get(ME, **bearer(raw)).status_code == 200
-    before = cache.get(authentication.EPOCH_KEY)
+    before = cache.get(token_cache.EPOCH_KEY)
     with django_capture_on_commit_callbacks(execute=True):
         token_revoke(token=token, by=alice)
-    assert cache.get(authentication.EPOCH_KEY) != before
+    assert cache.get(token_cache.EPOCH_KEY) != before
 
     # Another process: it still holds the token, learns of the new epoch at its next check.
     ApiToken.objects.filter(pk=token.pk).update(revoked_at=None)
     assert api_client.get(ME, **bearer(raw)).status_code == 200  # cached again, unrevoked
     ApiToken.objects.filter(pk=token.pk).update(revoked_at=timezone.now())
-    cache.set(authentication.EPOCH_KEY, f"changed-elsewhere-{uuid.uuid4()}")
-    authentication._epoch["checked"] = 0.0
+    cache.set(token_cache.EPOCH_KEY, f"changed-elsewhere-{uuid.uuid4()}")
+    token_cache._epoch["checked"] = 0.0
     assert api_client.get(ME, **bearer(raw)).status_code == 401
 
 

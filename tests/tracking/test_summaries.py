@@ -20,15 +20,14 @@ from hypothesis import strategies as st
 
 from mlplatform.celery import app as celery_app
 from mlplatform.health import healthz
+from mlplatform.health_summaries import queue_backlog, summary_health
 from tests.factories import ExperimentFactory, RunFactory
 from tracking import tasks
 from tracking.models import MetricSummary, Run
 from tracking.selectors.summaries import (
     metric_summary_list,
     metric_summary_map,
-    queue_backlog,
     stale_latest_metrics,
-    summary_health,
 )
 from tracking.services import summaries
 from tracking.services.ingest import MetricIn, run_log_batch

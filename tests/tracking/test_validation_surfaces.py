@@ -174,8 +174,8 @@ def test_experiment_ids_in_other_scripts_are_no_ids(client, alice_token):
             content_type="application/json",
             **bearer(alice_token[1]),
         )
-        assert search.status_code == 200, search.content
-        assert search.json() == {}
+        assert search.status_code == 400, search.content
+        assert search.json()["error_code"] == "INVALID_PARAMETER_VALUE"
         create = client.post(
             MLFLOW + "runs/create",
             json.dumps({"experiment_id": experiment_id}),

@@ -21,7 +21,7 @@ from tracking.mlflow_api.wire import Fields, dumps
 from tracking.models import DEFAULT_EXPERIMENT_NAME, Experiment
 from tracking.search import SearchError
 from tracking.selectors.lookups import experiment_for_user
-from tracking.validation import parse_id
+from tracking.validation import parse_pk
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ def experiment_by_id(actor: Actor, experiment_id: str, need: Role = Role.VIEWER)
         if experiment is None:
             raise NotFound("This project has no Default experiment.")
         return experiment
-    pk = parse_id(experiment_id, field="experiment_id")
+    pk = parse_pk(experiment_id)
     if pk is None:
         raise NotFound(f"No experiment with id '{experiment_id[:50]}'.")
     return experiment_for_user(actor=actor, experiment_id=pk, need=need)

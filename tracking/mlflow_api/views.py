@@ -47,7 +47,8 @@ from tracking.validation import (
     INT64_MAX,
     INT64_MIN,
     MAX_BATCH_BYTES,
-    parse_id,
+    experiment_pks,
+    parse_pk,
     validate_max_results,
 )
 
@@ -175,7 +176,7 @@ def experiment_delete_tag(request, fields: Fields, actor: Actor) -> dict:
 
 def run_create(request, fields: Fields, actor: Actor) -> dict:
     experiment_id = fields.str("experiment_id", default="0")
-    pk = parse_id(experiment_id, field="experiment_id")
+    pk = parse_pk(experiment_id)
     if experiment_id == "0" or pk is None:
         # The Default experiment is found by name; anything else that is no id is a 404.
         pk = experiment_by_id(actor, experiment_id, Role.EDITOR).pk
@@ -220,7 +221,7 @@ def run_search(request, fields: Fields, actor: Actor) -> Encoded:
     ids = [str(i) for i in fields.list("experiment_ids")]
     if "0" in ids:
         ids[ids.index("0")] = str(experiment_by_id(actor, "0").pk)
-    pks = [pk for pk in (parse_id(i, field="experiment_ids") for i in ids) if pk is not None]
+    pks = experiment_pks(ids)
     experiments = Experiment.objects.filter(pk__in=pks, project__in=projects_for(actor=actor))
     max_results = validate_max_results(fields.int("max_results", default=DEFAULT_MAX_RESULTS))
     runs, next_token = search_runs(

@@ -6,6 +6,7 @@ from django.http import Http404
 from accounts.access import Actor, projects_for, require_role
 from accounts.models import Project, Role
 from tracking.models import Experiment, Lifecycle, Run
+from tracking.validation import parse_pk
 
 
 def project_list(*, actor: Actor) -> QuerySet[Project]:
@@ -29,10 +30,9 @@ def experiment_for_user(
     *, actor: Actor, experiment_id: int | str, need: Role = Role.VIEWER
 ) -> Experiment:
     """The experiment, or Http404 when it does not exist or the actor cannot see its project."""
-    try:
-        pk = int(experiment_id)
-    except (TypeError, ValueError):
-        raise Http404("No such experiment.") from None
+    pk = parse_pk(experiment_id)
+    if pk is None:
+        raise Http404("No such experiment.")
     experiment = Experiment.objects.select_related("project").filter(pk=pk).first()
     if experiment is None:
         raise Http404("No such experiment.")

@@ -159,8 +159,15 @@ _ROW_FIELDS = (
 )
 
 
-@functools.lru_cache(maxsize=256)
-def _row_page_sql(
+# The compiled SQL of recent searches, per process. Only small searches are kept, so the cache's
+# size is bounded in bytes as well as in entries: its key and its SQL grow with the filter, the
+# order_by and the experiments, and a client chooses all three.
+_CACHED_SEARCHES = 256
+_CACHED_SEARCH_LENGTH = 1_000  # characters of filter and order_by together
+_CACHED_EXPERIMENTS = 100
+
+
+def _compile_row_page(
     ids: tuple[int, ...],
     filter_string: str,
     order_by: tuple[str, ...],
@@ -168,11 +175,10 @@ def _row_page_sql(
     offset: int,
     limit: int,
 ) -> tuple[str, tuple]:
-    """The SQL and parameters of one page of rows, compiled once per process for each search.
+    """The SQL and parameters of one page of rows.
 
-    Parsing the filter and compiling the query cost a fifth of a repeated search (a dashboard
-    refreshing, a sweep polled for its best trial); the result depends only on these arguments
-    and the database, so it is kept. A SearchError is raised again for every call.
+    The result depends only on these arguments and the database, so a repeated search (a
+    dashboard refreshing, a sweep polled for its best trial) can reuse it.
     """
     # The username by a subquery, not a join: one table fewer for the planner to order.
     username = User.objects.filter(pk=OuterRef("user_id")).values("username")[:1]
@@ -185,11 +191,23 @@ def _row_page_sql(
     return sql, tuple(params)
 
 
+# A SearchError is not cached: it is raised again for every call.
+_row_page_sql = functools.lru_cache(maxsize=_CACHED_SEARCHES)(_compile_row_page)
+
+
+def _cacheable(ids: tuple[int, ...], filter_string: object, order_by: tuple) -> bool:
+    texts = (filter_string, *order_by)
+    if not all(isinstance(text, str) for text in texts):
+        return False  # the parser's error, uncached
+    length = sum(len(text) for text in texts)
+    return length <= _CACHED_SEARCH_LENGTH and len(ids) <= _CACHED_EXPERIMENTS
+
+
 def _row_page(ids, filter_string, order_by, run_view_type, offset, limit) -> list[RunRow]:
+    key = (tuple(ids), filter_string or "", tuple(order_by or ()), run_view_type, offset, limit)
+    compile_ = _row_page_sql if _cacheable(*key[:3]) else _compile_row_page
     try:
-        sql, params = _row_page_sql(
-            tuple(ids), filter_string or "", tuple(order_by or ()), run_view_type, offset, limit
-        )
+        sql, params = compile_(*key)
     except EmptyResultSet:
         # Django's word for a query that cannot match (no visible experiment, say).
         return []
@@ -257,7 +275,7 @@ def _detail_query(model, columns: tuple[str, ...], pks: list[int]) -> tuple[str,
     quote = connection.ops.quote_name
     names = ", ".join(quote(column) for column in ("run_id", *columns))
     if connection.vendor == "postgresql":
-        # One array parameter: psycopg writes and PostgreSQL parses it faster than 100 values.
+        # One array parameter: cheaper for psycopg to write and PostgreSQL to parse than a list.
         where, params = f"{quote('run_id')} = ANY(%s)", [pks]
     else:
         where, params = f"{quote('run_id')} IN ({', '.join(['%s'] * len(pks))})", pks
@@ -271,9 +289,9 @@ def _detail_query(model, columns: tuple[str, ...], pks: list[int]) -> tuple[str,
 def run_details(runs: list[Run] | list[RunRow]) -> RunDetails:
     """Params, tags and latest metrics of the runs in three queries, without model instances.
 
-    A page of 1,000 runs has tens of thousands of them; rows cost a fraction of instances. The
-    queries are written out because the ORM's `values_list` took twice as long as the database
-    for a 100-run page.
+    A page of runs has many of them, and rows cost much less than instances. The queries are
+    written out because the ORM's `values_list` spends longer building rows than the database
+    spends finding them.
     """
     details = RunDetails()
     pks = [run.pk for run in runs]

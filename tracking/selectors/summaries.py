@@ -1,19 +1,15 @@
 """Metric summaries as pages and APIs show them: the figures, when they were computed, and
-whether newer points exist; and the summary figures of `/healthz`."""
+whether newer points exist; and how far behind the summaries are, for `/healthz`."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.core.cache import cache
 from django.db.models import Count, Exists, Min, OuterRef, QuerySet
 from django.utils import timezone
-from kombu.exceptions import ChannelError
 
-from mlplatform.celery import app
 from tracking.models import LatestMetric, MetricSummary, Run
 
 SUMMARY_FIELDS = [
@@ -103,26 +99,8 @@ def metric_summary_list(*, run: Run) -> list[KeySummary]:
     return list(metric_summary_map(runs=[run])[run.pk].values())
 
 
-def queue_backlog() -> int:
-    """Messages waiting in the Celery queue; raises when the broker cannot be reached."""
-    queue = app.conf.task_default_queue
-    with app.connection_for_read() as conn:
-        # Fail fast: kombu would otherwise retry a dead broker forever.
-        conn.ensure_connection(max_retries=1, timeout=2)
-        try:
-            # Redis: LLEN of the queue; the embedded broker: its message files.
-            return conn.default_channel.queue_declare(queue=queue, passive=True).message_count
-        except ChannelError:
-            # Redis deletes an empty list, so an idle queue does not exist at all.
-            return 0
-
-
-HEALTH_CACHE_KEY = "summary:health"
-# Load balancers poll /healthz every few seconds; the stale scan reads every key of every run.
-HEALTH_CACHE_SECONDS = 10
-
-
-def _stale_figures() -> dict:
+def stale_summary_figures() -> dict:
+    """How many keys have a missing or outdated summary, and the age of the oldest of them."""
     now = timezone.now()
     newer = LatestMetric.objects.filter(
         run_id=OuterRef("run_id"), key=OuterRef("key"), seq__gt=OuterRef("seq")
@@ -145,29 +123,3 @@ def _stale_figures() -> dict:
         "stale_keys": stale_latest_metrics().aggregate(n=Count("id"))["n"],
         "oldest_stale_seconds": round(max(0.0, *ages), 1) if ages else 0.0,
     }
-
-
-def summary_health(*, use_cache: bool = True, backlog: bool = True) -> dict:
-    """Queue backlog, stale keys, and how long the oldest stale summary has been waiting.
-
-    The backlog is None when not asked for (the broker is known to be down) or unreadable.
-    """
-    figures = None
-    if use_cache:
-        try:
-            figures = cache.get(HEALTH_CACHE_KEY)
-        except Exception:
-            figures = None
-    if figures is None:
-        figures = _stale_figures()
-        # Redis down: the broker check reports it, and the figures are right uncached.
-        with contextlib.suppress(Exception):
-            cache.set(HEALTH_CACHE_KEY, figures, HEALTH_CACHE_SECONDS)
-    queued: int | None = None
-    if backlog:
-        try:
-            queued = queue_backlog()
-        except Exception:
-            # The broker's own health is reported beside this; an unreadable backlog is unknown.
-            queued = None
-    return {"backlog": queued, **figures}

@@ -1,11 +1,10 @@
 """Django's PostgreSQL backend, with a health check that skips connections in steady use.
 
 With CONN_HEALTH_CHECKS, Django runs `SELECT 1` before the first query of every request, so a
-one-point log-metric made two round trips instead of one: under the benchmark's four clients
-that check was a seventh of the web process's CPU and of the request rate. A connection that
-finished a request without an error a moment ago is almost certainly still there, so the check
-is skipped within HEALTH_CHECK_BYPASS_SECONDS of that, as HikariCP skips its aliveness check
-within 500 ms of a connection's last use. An idle connection is still checked before it is
+one-point log-metric makes two round trips instead of one. A connection that finished a request
+without an error a moment ago is almost certainly still there, so the check is skipped within
+HEALTH_CHECK_BYPASS_SECONDS of that, as HikariCP skips its aliveness check shortly after a
+connection's last use. An idle connection is still checked before it is
 used, which is what the check is for: a database restarted or a connection dropped while the
 server was quiet. A connection lost within the window fails its one request, which Django then
 closes (`close_if_unusable_or_obsolete` sees the error); the next request opens a new one.
