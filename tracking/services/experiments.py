@@ -13,6 +13,10 @@ from tracking.models import Experiment, ExperimentTag, Lifecycle, Run, now_ms
 from tracking.services.ingest import MAX_TAG_VALUE_LENGTH, validate_key, validate_text
 
 MAX_EXPERIMENT_NAME_LENGTH = 500
+# MLflow keeps an experiment's description as its `mlflow.note.content` tag, so it has a tag
+# value's limit; the native API and the pages use the same one.
+NOTE_TAG = "mlflow.note.content"
+MAX_DESCRIPTION_LENGTH = MAX_TAG_VALUE_LENGTH
 
 
 def experiment_artifact_location(experiment: Experiment) -> str:
@@ -32,6 +36,12 @@ def _validate_name(name: object) -> str:
             field="name",
         )
     return name
+
+
+def _validate_description(description: object, *, field: str = "description") -> str:
+    return validate_text(
+        description, limit=MAX_DESCRIPTION_LENGTH, what="The description", field=field
+    )
 
 
 def _name_taken(project: Project, name: str) -> AlreadyExists:
@@ -56,6 +66,7 @@ def experiment_create(
     """Create an experiment in the project; a deleted experiment's name stays reserved."""
     require_role(actor=actor, project=project, need=Role.EDITOR)
     name = _validate_name(name)
+    description = _validate_description(description)
     tags = tags or {}
     for key, value in tags.items():
         validate_key(key, what="Tag key", field="tags.key")
@@ -75,6 +86,7 @@ def experiment_create(
     return experiment
 
 
+@transaction.atomic
 def experiment_update(
     *,
     actor: Actor,
@@ -82,10 +94,11 @@ def experiment_update(
     name: str | None = None,
     description: str | None = None,
 ) -> Experiment:
-    """Rename an experiment or change its description."""
+    """Rename an experiment or change its description; all checked before anything is written."""
     require_role(actor=actor, project=experiment.project, need=Role.EDITOR)
     fields = ["updated_at"]
-    if name is not None and name != experiment.name:
+    rename = name is not None and name != experiment.name
+    if rename:
         name = _validate_name(name)
         if experiment.is_default:
             raise InvalidInput(
@@ -94,6 +107,13 @@ def experiment_update(
             )
         if experiment.lifecycle != Lifecycle.ACTIVE:
             raise InvalidInput("A deleted experiment cannot be renamed.", field="new_name")
+    if description is not None:
+        description = _validate_description(description)
+        if description != experiment.description and experiment.lifecycle != Lifecycle.ACTIVE:
+            raise InvalidInput(
+                "The experiment is deleted; restore it first.", field="experiment_id"
+            )
+    if rename:
         experiment.name = name
         fields.append("name")
     if description is not None:
@@ -172,13 +192,19 @@ def experiment_purge(*, actor: Actor, experiment: Experiment) -> None:
     experiment.delete()
 
 
+@transaction.atomic
 def experiment_set_tag(*, actor: Actor, experiment: Experiment, key: str, value: str) -> None:
-    """Set a tag on the experiment; the last write wins."""
+    """Set a tag on the experiment; the last write wins. The note tag is also the description,
+    and both change together or not at all."""
     require_role(actor=actor, project=experiment.project, need=Role.EDITOR)
     validate_key(key, what="Tag key", field="key")
     validate_text(value, limit=MAX_TAG_VALUE_LENGTH, what="Tag value", field="value")
     if experiment.lifecycle != Lifecycle.ACTIVE:
         raise InvalidInput("The experiment is deleted; restore it first.", field="experiment_id")
+    if key == NOTE_TAG and experiment.description != value:
+        experiment.description = value
+        experiment.updated_at = timezone.now()
+        experiment.save(update_fields=["description", "updated_at"])
     ExperimentTag.objects.update_or_create(
         experiment=experiment, key=key, defaults={"value": value}
     )
