@@ -5,11 +5,10 @@ Views only translate: they validate input, call one service or selector, and ser
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import posixpath
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 from django.db import transaction
 from django.db.models import OuterRef, Prefetch, QuerySet, Subquery, prefetch_related_objects
@@ -32,6 +31,7 @@ from accounts.models import Role
 from mlplatform.api.base import NativeAPIView
 from tracking import artifacts, search
 from tracking.errors import InvalidInput
+from tracking.exports import csv_lines
 from tracking.filters import ExperimentFilter, RunFilter
 from tracking.models import Experiment, LatestMetric, Metric, Param, Run, RunTag
 from tracking.selectors.lookups import experiment_for_user, run_for_user
@@ -593,26 +593,6 @@ class ArtifactDownloadView(NativeAPIView):
 # --- CSV exports ----------------------------------------------------------------------------
 
 
-class _Echo:
-    """csv.writer wants a file; this one hands each row back to the streaming iterator."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def _csv_value(value: object) -> object:
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    return "" if value is None else value
-
-
-def _csv_stream(header: list[str], rows: Iterable[Iterable[object]]) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield writer.writerow(header)
-    for row in rows:
-        yield writer.writerow([_csv_value(v) for v in row])
-
-
 def _csv_response(filename: str, lines: Iterator[str]) -> StreamingHttpResponse:
     response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -651,7 +631,7 @@ class RunsCsvView(NativeAPIView, GenericAPIView):
         runs = qs.prefetch_related(*_prefetches(columns)).iterator(chunk_size=RUN_CSV_CHUNK)
         return _csv_response(
             f"experiment-{experiment.pk}-runs.csv",
-            _csv_stream(header, (_run_row(run, columns) for run in runs)),
+            csv_lines(header, (_run_row(run, columns) for run in runs)),
         )
 
 
@@ -691,7 +671,7 @@ class MetricHistoryCsvView(NativeAPIView):
         rows = ((step, ts, math.nan if nan else value) for step, ts, value, nan in points)
         safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in key)
         return _csv_response(
-            f"{run.run_id}-{safe}.csv", _csv_stream(["step", "timestamp", "value"], rows)
+            f"{run.run_id}-{safe}.csv", csv_lines(["step", "timestamp", "value"], rows)
         )
 
 
