@@ -12,7 +12,6 @@ from django.views.decorators.http import require_GET
 from rest_framework.exceptions import APIException
 
 from accounts.authentication import ApiTokenAuthentication
-
 from mlplatform.celery import app as celery_app
 from tracking.selectors.summaries import summary_health
 
