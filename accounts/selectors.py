@@ -63,6 +63,12 @@ def membership_list(*, actor: Actor, project: Project) -> QuerySet[Membership]:
     )
 
 
+def may_see_email(viewer: User | None, user: User) -> bool:
+    """Whether `viewer` may see `user`'s email: their own, or a superuser's looking. A manager
+    could otherwise add anyone by username and read their address."""
+    return viewer is not None and (viewer.pk == user.pk or viewer.is_superuser)
+
+
 def membership_for(*, project: Project, membership_id: int | str) -> Membership:
     """One membership of the project, or Http404."""
     try:
