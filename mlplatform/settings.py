@@ -164,7 +164,10 @@ AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_MINUTES", 15) / 60
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/lockout.html"
-AXES_IPWARE_PROXY_COUNT = env_int("MLPLATFORM_PROXY_COUNT", 0) or None
+# Reverse proxies in front of the web nodes; the client address is read past them for lockouts,
+# the audit trail and the limit on failed token authentications (accounts.audit.client_address).
+MLPLATFORM_PROXY_COUNT = env_int("MLPLATFORM_PROXY_COUNT", 0)
+AXES_CLIENT_IP_CALLABLE = "accounts.audit.client_address"
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -275,6 +278,11 @@ MLPLATFORM_SUMMARY_DELAY = float(os.environ.get("MLPLATFORM_SUMMARY_DELAY") or 0
 # revocations and membership changes made through the app reach every process at once anyway
 # (accounts.authentication). 0 turns the cache off.
 MLPLATFORM_TOKEN_CACHE_SECONDS = float(os.environ.get("MLPLATFORM_TOKEN_CACHE_SECONDS") or 10)
+# Failed API token authentications allowed per client address (MLPLATFORM_PROXY_COUNT decides
+# which address) in each window of this many seconds; past it, token requests from the address
+# get 429 until the window ends. 0 turns the limit off.
+MLPLATFORM_TOKEN_FAILURE_LIMIT = env_int("MLPLATFORM_TOKEN_FAILURE_LIMIT", 50)
+MLPLATFORM_TOKEN_FAILURE_WINDOW = env_int("MLPLATFORM_TOKEN_FAILURE_WINDOW", 60)
 CELERY_BEAT_SCHEDULE: dict = {
     "reconcile-summaries": {
         "task": "tracking.tasks.reconcile_summaries",
