@@ -1,5 +1,6 @@
 """MLPlatform settings, read from the environment only (the README's configuration table)."""
 
+import contextlib
 import os
 import secrets
 from pathlib import Path
@@ -23,9 +24,28 @@ def env_int(name: str, default: int) -> int:
     return int(value) if value not in (None, "") else default
 
 
+def private_dir(path: Path) -> Path:
+    """Create the folder for its owner alone (0700) unless it exists; an existing folder keeps
+    the mode its owner gave it. The data directory holds the secret key and the database."""
+    try:
+        path.mkdir(parents=True, mode=0o700)
+    except FileExistsError:
+        return path
+    path.chmod(0o700)  # mkdir's mode goes through the umask
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Create the empty file for its owner alone (0600) unless it exists. SQLite then keeps the
+    database in it, and gives its journal and WAL files the same mode."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    return path
+
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("MLPLATFORM_DATA_DIR") or Path.home() / ".mlplatform").expanduser()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+private_dir(DATA_DIR)
 
 
 def _secret_key() -> str:
@@ -110,6 +130,9 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------------
+if not os.environ.get("DATABASE_URL"):
+    # Sessions live in it: created here for its owner alone before SQLite creates it as 0644.
+    private_file(DATA_DIR / "db.sqlite3")
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'db.sqlite3'}",
@@ -203,7 +226,12 @@ ARTIFACTS_BACKEND = os.environ.get("MLPLATFORM_ARTIFACTS_BACKEND", "")
 
 def _artifact_storage_options() -> dict:
     if not ARTIFACTS_BACKEND:
-        return {"location": str(ARTIFACTS_ROOT)}
+        return {
+            "location": str(ARTIFACTS_ROOT),
+            # What training jobs upload is for the project's members, through the app only.
+            "file_permissions_mode": 0o600,
+            "directory_permissions_mode": 0o700,
+        }
     if ARTIFACTS_BACKEND.startswith("storages.backends.s3"):
         # django-storages reads these from settings, and settings come from the environment.
         # Credentials stay with boto3, which reads AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY itself.
