@@ -311,12 +311,20 @@ MLPLATFORM_TOKEN_CACHE_SECONDS = float(os.environ.get("MLPLATFORM_TOKEN_CACHE_SE
 # get 429 until the window ends. 0 turns the limit off.
 MLPLATFORM_TOKEN_FAILURE_LIMIT = env_int("MLPLATFORM_TOKEN_FAILURE_LIMIT", 50)
 MLPLATFORM_TOKEN_FAILURE_WINDOW = env_int("MLPLATFORM_TOKEN_FAILURE_WINDOW", 60)
+# Purged artifacts are deleted by a task at once; a deletion still pending after this many
+# seconds (a lost message, a broker that was down, a storage that kept failing) is queued again.
+MLPLATFORM_ARTIFACT_CLEANUP_SECONDS = env_int("MLPLATFORM_ARTIFACT_CLEANUP_SECONDS", 600)
 CELERY_BEAT_SCHEDULE: dict = {
     "reconcile-summaries": {
         "task": "tracking.tasks.reconcile_summaries",
         "schedule": MLPLATFORM_SUMMARY_RECONCILE_SECONDS,
         # Behind a long backlog an old pass is useless: newer ones are already queued.
         "options": {"expires": max(60, 2 * MLPLATFORM_SUMMARY_RECONCILE_SECONDS)},
+    },
+    "requeue-artifact-deletions": {
+        "task": "tracking.tasks.requeue_artifact_deletions",
+        "schedule": MLPLATFORM_ARTIFACT_CLEANUP_SECONDS,
+        "options": {"expires": MLPLATFORM_ARTIFACT_CLEANUP_SECONDS},
     },
 }
 

@@ -10,6 +10,7 @@ from accounts.audit import audit_record
 from accounts.models import AuditAction, Project, Role
 from tracking.errors import AlreadyExists, InvalidInput, NotFound
 from tracking.models import Experiment, ExperimentTag, Lifecycle, Run, now_ms
+from tracking.services.artifact_cleanup import artifact_deletion_schedule
 from tracking.services.ingest import MAX_TAG_VALUE_LENGTH, validate_key, validate_text
 
 MAX_EXPERIMENT_NAME_LENGTH = 500
@@ -189,6 +190,9 @@ def experiment_purge(*, actor: Actor, experiment: Experiment) -> None:
     # Points have no foreign key constraint (see Metric.run): lock the runs first, so a batch
     # still writing to one finishes before its points are deleted, and a later one finds no run.
     list(Run.objects.select_for_update().filter(experiment=experiment).values_list("pk"))
+    # Every artifact of the experiment is under its id (experiment_artifact_location), and ids
+    # are never reused; the files go once this commits (tracking.services.artifact_cleanup).
+    artifact_deletion_schedule(paths=[str(experiment.pk)])
     experiment.delete()
 
 
