@@ -94,3 +94,29 @@ def test_bob_cannot_set_the_note_and_charlie_gets_404(
     assert set_tag(api_client, charlie_token[1], experiment, NOTE, "charlie").status_code == 404
     experiment.refresh_from_db()
     assert experiment.description == "before"
+
+
+@pytest.mark.parametrize(
+    ("deleted", "description"),
+    [(False, "z" * 8001), (True, "changed while deleted")],
+)
+def test_the_admin_refuses_what_the_services_refuse_with_a_form_error(
+    admin_client, experiment, deleted, description
+):
+    if deleted:
+        Experiment.objects.filter(pk=experiment.pk).update(lifecycle=Lifecycle.DELETED)
+
+    response = admin_client.post(
+        f"/admin/tracking/experiment/{experiment.pk}/change/",
+        {
+            "name": "resnet",
+            "description": description,
+            "tags-TOTAL_FORMS": "0",
+            "tags-INITIAL_FORMS": "0",
+        },
+    )
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["description"]
+    experiment.refresh_from_db()
+    assert experiment.description == "before"
