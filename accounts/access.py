@@ -66,7 +66,8 @@ def _role_in(*, actor: Actor, project_id: int) -> Role | None:
         return None
     if actor.token is not None and actor.token.project_id != project_id:
         return None
-    if user.is_staff:
+    if user.is_superuser:
+        # Only superusers: a staff flag opens the admin its permissions allow, no project.
         role = Role.MANAGER
     else:
         member_role = _token_member_role(actor)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 
+from django.conf import settings
 from django.db import models
 
 from .models import AuditAction, AuditEvent, Project, User
@@ -13,8 +14,24 @@ from .models import AuditAction, AuditEvent, Project, User
 current_ip: ContextVar[str | None] = ContextVar("current_ip", default=None)
 
 
+def client_address(request) -> str | None:
+    """The client's address: with N reverse proxies in front (MLPLATFORM_PROXY_COUNT), the Nth
+    address from the right of X-Forwarded-For, which the nearest proxy wrote and the client
+    cannot forge; REMOTE_ADDR without proxies. django-axes uses this too (settings)."""
+    proxies = settings.MLPLATFORM_PROXY_COUNT
+    if proxies > 0:
+        forwarded = [
+            part.strip()
+            for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
+            if part.strip()
+        ]
+        if len(forwarded) >= proxies:
+            return forwarded[-proxies]
+    return request.META.get("REMOTE_ADDR") or None
+
+
 def client_ip(request) -> str | None:
-    """The client address as seen by the proxy count configured for django-axes."""
+    """The client address as django-axes sees it (client_address, by the settings)."""
     from axes.helpers import get_client_ip_address
 
     return get_client_ip_address(request) or None

@@ -41,10 +41,10 @@ slug_validator = RegexValidator(
 
 class ProjectQuerySet(models.QuerySet):
     def visible_to(self, user) -> ProjectQuerySet:
-        """Projects the user belongs to; staff see every project."""
+        """Projects the user belongs to; superusers (not mere staff) see every project."""
         if not user.is_authenticated or not user.is_active:
             return self.none()
-        if user.is_staff:
+        if user.is_superuser:
             return self
         return self.filter(memberships__user=user)
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
 
 from .access import Actor, projects_for, require_role, role_in
-from .models import ApiToken, AuditEvent, Membership, Project, Role, User
+from .models import ApiToken, AuditEvent, Membership, Project, Role, TokenScope, User
 
 
 def token_list_for_user(*, user: User) -> QuerySet[ApiToken]:
@@ -21,15 +22,27 @@ def token_list_for_project(*, actor: Actor, project: Project) -> QuerySet[ApiTok
 
 
 def token_for_user(*, actor: Actor, token_id: int | str) -> ApiToken:
-    """A token its own user or a manager of its project may act on; Http404 for anyone else."""
+    """A token the actor may revoke: its user's own, or any of a project the actor manages.
+
+    Through an API token the actor stays inside that token's project: a read token may revoke
+    only itself, a write token its user's tokens of the project; Http404 for what the actor
+    cannot see, PermissionDenied for what it can see but not revoke.
+    """
     try:
         pk = int(token_id)
     except (TypeError, ValueError):
         raise Http404("No such token.") from None
     token = ApiToken.objects.select_related("user", "project").filter(pk=pk).first()
-    if token is None:
+    if token is None or not actor.user.is_active:
         raise Http404("No such token.")
-    if token.user_id == actor.user.pk and actor.user.is_active:
+    if actor.token is not None:
+        if token.pk == actor.token.pk:
+            return token
+        if token.project_id != actor.token.project_id:
+            raise Http404("No such token.")
+        if token.user_id == actor.user.pk and actor.token.scope != TokenScope.WRITE:
+            raise PermissionDenied("A read token can revoke only itself.")
+    if token.user_id == actor.user.pk:
         return token
     role = role_in(actor=actor, project=token.project)
     if role is None or not role.covers(Role.MANAGER):
@@ -48,6 +61,12 @@ def membership_list(*, actor: Actor, project: Project) -> QuerySet[Membership]:
     return (
         Membership.objects.filter(project=project).select_related("user").order_by("user__username")
     )
+
+
+def may_see_email(viewer: User | None, user: User) -> bool:
+    """Whether `viewer` may see `user`'s email: their own, or a superuser's looking. A manager
+    could otherwise add anyone by username and read their address."""
+    return viewer is not None and (viewer.pk == user.pk or viewer.is_superuser)
 
 
 def membership_for(*, project: Project, membership_id: int | str) -> Membership:

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from . import selectors, services
 from .access import Actor, project_for, role_in
 from .audit import audit_record, client_ip
-from .forms import MemberAddForm, MemberRoleForm, SignupForm, TokenCreateForm
+from .forms import MemberAddForm, MemberRoleForm, PasswordChangeForm, SignupForm, TokenCreateForm
 from .models import AuditAction, Project, Role
 
 AUDIT_PAGE_SIZE = 50
@@ -60,6 +60,15 @@ class LogoutView(auth_views.LogoutView):
         if request.user.is_authenticated:
             audit_record(user=request.user, action=AuditAction.LOGOUT, ip=client_ip(request))
         return super().post(request, *args, **kwargs)
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """Django's password change, with wrong old passwords counted by django-axes."""
+
+    form_class = PasswordChangeForm
+
+    def get_form_kwargs(self):
+        return super().get_form_kwargs() | {"request": self.request}
 
 
 @never_cache

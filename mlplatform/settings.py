@@ -1,10 +1,12 @@
 """MLPlatform settings, read from the environment only (the README's configuration table)."""
 
+import contextlib
 import os
 import secrets
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
 
 
 def env_bool(name: str, default: bool = False) -> bool:
@@ -23,9 +25,28 @@ def env_int(name: str, default: int) -> int:
     return int(value) if value not in (None, "") else default
 
 
+def private_dir(path: Path) -> Path:
+    """Create the folder for its owner alone (0700) unless it exists; an existing folder keeps
+    the mode its owner gave it. The data directory holds the secret key and the database."""
+    try:
+        path.mkdir(parents=True, mode=0o700)
+    except FileExistsError:
+        return path
+    path.chmod(0o700)  # mkdir's mode goes through the umask
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Create the empty file for its owner alone (0600) unless it exists. SQLite then keeps the
+    database in it, and gives its journal and WAL files the same mode."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    return path
+
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("MLPLATFORM_DATA_DIR") or Path.home() / ".mlplatform").expanduser()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+private_dir(DATA_DIR)
 
 
 def _secret_key() -> str:
@@ -70,6 +91,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "axes",
+    "csp",
     "accounts",
     "tracking",
     "frontend",
@@ -77,6 +99,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -110,6 +133,9 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------------
+if not os.environ.get("DATABASE_URL"):
+    # Sessions live in it: created here for its owner alone before SQLite creates it as 0644.
+    private_file(DATA_DIR / "db.sqlite3")
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'db.sqlite3'}",
@@ -164,7 +190,10 @@ AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_MINUTES", 15) / 60
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/lockout.html"
-AXES_IPWARE_PROXY_COUNT = env_int("MLPLATFORM_PROXY_COUNT", 0) or None
+# Reverse proxies in front of the web nodes; the client address is read past them for lockouts,
+# the audit trail and the limit on failed token authentications (accounts.audit.client_address).
+MLPLATFORM_PROXY_COUNT = env_int("MLPLATFORM_PROXY_COUNT", 0)
+AXES_CLIENT_IP_CALLABLE = "accounts.audit.client_address"
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -182,6 +211,24 @@ if SECURE_SSL:
     SECURE_HSTS_PRELOAD = True
     # Health checks come from the load balancer over plain HTTP.
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^health$"]
+# Content-Security-Policy on every response (django-csp): scripts and styles only from this
+# site or with the request's nonce (`request.csp_nonce`), so an injected script cannot run.
+# Pages keep their scripts in static files; an inline <script> must carry the nonce.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        # Artifact previews and uPlot's legend markers; the API docs draw icons from data: URIs.
+        "img-src": [SELF, "data:", "blob:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
@@ -200,7 +247,12 @@ ARTIFACTS_BACKEND = os.environ.get("MLPLATFORM_ARTIFACTS_BACKEND", "")
 
 def _artifact_storage_options() -> dict:
     if not ARTIFACTS_BACKEND:
-        return {"location": str(ARTIFACTS_ROOT)}
+        return {
+            "location": str(ARTIFACTS_ROOT),
+            # What training jobs upload is for the project's members, through the app only.
+            "file_permissions_mode": 0o600,
+            "directory_permissions_mode": 0o700,
+        }
     if ARTIFACTS_BACKEND.startswith("storages.backends.s3"):
         # django-storages reads these from settings, and settings come from the environment.
         # Credentials stay with boto3, which reads AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY itself.
@@ -275,12 +327,25 @@ MLPLATFORM_SUMMARY_DELAY = float(os.environ.get("MLPLATFORM_SUMMARY_DELAY") or 0
 # revocations and membership changes made through the app reach every process at once anyway
 # (accounts.token_cache). 0 turns the cache off.
 MLPLATFORM_TOKEN_CACHE_SECONDS = float(os.environ.get("MLPLATFORM_TOKEN_CACHE_SECONDS") or 10)
+# Failed API token authentications allowed per client address (MLPLATFORM_PROXY_COUNT decides
+# which address) in each window of this many seconds; past it, token requests from the address
+# get 429 until the window ends. 0 turns the limit off.
+MLPLATFORM_TOKEN_FAILURE_LIMIT = env_int("MLPLATFORM_TOKEN_FAILURE_LIMIT", 50)
+MLPLATFORM_TOKEN_FAILURE_WINDOW = env_int("MLPLATFORM_TOKEN_FAILURE_WINDOW", 60)
+# Purged artifacts are deleted by a task at once; a deletion still pending after this many
+# seconds (a lost message, a broker that was down, a storage that kept failing) is queued again.
+MLPLATFORM_ARTIFACT_CLEANUP_SECONDS = env_int("MLPLATFORM_ARTIFACT_CLEANUP_SECONDS", 600)
 CELERY_BEAT_SCHEDULE: dict = {
     "reconcile-summaries": {
         "task": "tracking.tasks.reconcile_summaries",
         "schedule": MLPLATFORM_SUMMARY_RECONCILE_SECONDS,
         # Behind a long backlog an old pass is useless: newer ones are already queued.
         "options": {"expires": max(60, 2 * MLPLATFORM_SUMMARY_RECONCILE_SECONDS)},
+    },
+    "requeue-artifact-deletions": {
+        "task": "tracking.tasks.requeue_artifact_deletions",
+        "schedule": MLPLATFORM_ARTIFACT_CLEANUP_SECONDS,
+        "options": {"expires": MLPLATFORM_ARTIFACT_CLEANUP_SECONDS},
     },
 }
 

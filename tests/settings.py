@@ -18,3 +18,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # Live-server request threads end without closing a persistent connection, which would keep
 # PostgreSQL from dropping the test database at the end; close every connection per request.
 DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+# Many tests send bad tokens on purpose from the same address within a minute; the limit on
+# failed token authentications is tested on its own (tests/security/test_token_bruteforce.py).
+MLPLATFORM_TOKEN_FAILURE_LIMIT = 0

@@ -16,6 +16,10 @@ from tracking.errors import InvalidInput, NotFound
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _MAX_PATH_LENGTH = 1000
+# File systems refuse longer names (NAME_MAX) and paths (PATH_MAX, with the store's root in
+# front) with ENAMETOOLONG; S3 keys stop at 1,024 bytes. Both counted in UTF-8 bytes.
+MAX_NAME_BYTES = 255
+MAX_PATH_BYTES = 1000
 
 
 def artifact_storage() -> Storage:
@@ -49,6 +53,19 @@ def safe_artifact_path(raw: str, *, allow_empty: bool = False) -> str:
             raise InvalidInput("The artifact path must not contain '.' or '..'.", field="path")
         if any(ord(ch) < 32 for ch in form):
             raise InvalidInput("The artifact path must not contain control characters.", "path")
+    try:
+        encoded = raw.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput("The artifact path is not valid UTF-8 text.", field="path") from None
+    if len(encoded) > MAX_PATH_BYTES:
+        raise InvalidInput(
+            f"The artifact path is longer than {MAX_PATH_BYTES} bytes.", field="path"
+        )
+    if any(len(part.encode()) > MAX_NAME_BYTES for part in raw.split("/")):
+        raise InvalidInput(
+            f"A file or folder name in the artifact path is longer than {MAX_NAME_BYTES} bytes.",
+            field="path",
+        )
     path = raw.strip("/") if raw.endswith("/") else raw
     if any(part == "" for part in path.split("/")) and path:
         raise InvalidInput("The artifact path must not contain empty segments.", field="path")
@@ -57,6 +74,11 @@ def safe_artifact_path(raw: str, *, allow_empty: bool = False) -> str:
     if posixpath.normpath(path or ".") != (path or "."):
         raise InvalidInput("The artifact path is not normalised.", field="path")
     return path
+
+
+def _name_too_long(path: str) -> InvalidInput:
+    # Only reached when the store's own root is long; safe_artifact_path keeps names short.
+    return InvalidInput(f"The artifact path '{path[:100]}' is too long to store.", field="path")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +101,8 @@ def artifact_save(*, path: str, content) -> None:
             field="path",
         ) from None
     except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            raise _name_too_long(path) from None
         if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
             raise InvalidInput(
                 f"Cannot store a file at '{path}': a folder and a file cannot share a path.",
@@ -110,6 +134,10 @@ def artifact_list(*, path: str) -> list[ArtifactEntry]:
         dirs, files = storage.listdir(path)
     except (FileNotFoundError, NotADirectoryError):
         return []
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            raise _name_too_long(path) from None
+        raise
     entries = [ArtifactEntry(path=name, is_dir=True) for name in dirs]
     for name in files:
         full = posixpath.join(path, name) if path else name

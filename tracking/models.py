@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Length
@@ -67,7 +68,8 @@ class Experiment(models.Model):
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="experiments")
     name = models.CharField(max_length=500)
-    description = models.TextField(blank=True)
+    # MLflow's `mlflow.note.content` tag, so a tag value's limit (forms check it; so do services).
+    description = models.TextField(blank=True, max_length=8000)
     lifecycle = models.CharField(max_length=8, choices=Lifecycle.choices, default=Lifecycle.ACTIVE)
     artifact_location = models.CharField(max_length=1000, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -86,6 +88,15 @@ class Experiment(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        # What tracking.services.experiments refuses too, as a form error for the admin.
+        if self.pk and self.lifecycle != Lifecycle.ACTIVE:
+            stored = Experiment.objects.filter(pk=self.pk).values_list("description", flat=True)
+            if stored.first() not in (None, self.description):
+                raise ValidationError(
+                    {"description": "The experiment is deleted; restore it first."}
+                )
 
     @property
     def is_default(self) -> bool:
@@ -365,3 +376,22 @@ class MetricRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}[{self.block}]: {self.count} points"
+
+
+class ArtifactDeletion(models.Model):
+    """Artifacts in storage to delete because their experiment (or run) was purged.
+
+    Written in the purge's transaction and removed only once the files are gone, so a failed,
+    lost or interrupted deletion is retried (tracking.tasks) and never forgotten.
+    """
+
+    path = models.CharField(max_length=1000, help_text="A folder of the artifact store.")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return self.path

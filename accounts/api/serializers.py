@@ -1,5 +1,7 @@
 from rest_framework import serializers
 
+from accounts.selectors import may_see_email
+
 
 class TokenInfoSerializer(serializers.Serializer):
     project = serializers.CharField(help_text="Slug of the only project the token reaches.")
@@ -39,9 +41,16 @@ class ProjectUpdateSerializer(serializers.Serializer):
 class MemberSerializer(serializers.Serializer):
     id = serializers.IntegerField(source="pk")
     username = serializers.CharField(source="user.username")
-    email = serializers.CharField(source="user.email")
+    email = serializers.SerializerMethodField(
+        help_text="Only the caller's own (superusers see every one); empty otherwise, so adding "
+        "people by username cannot be used to collect their addresses."
+    )
     role = serializers.CharField()
     created_at = serializers.DateTimeField()
+
+    def get_email(self, membership) -> str:
+        viewer = self.context.get("viewer")
+        return membership.user.email if may_see_email(viewer, membership.user) else ""
 
 
 class MemberAddSerializer(serializers.Serializer):

@@ -70,7 +70,8 @@ class MemberListView(NativeAPIView):
         actor = Actor.from_request(request)
         project = project_for(actor=actor, slug=slug, need=Role.MANAGER)
         members = selectors.membership_list(actor=actor, project=project)
-        return Response(MemberSerializer(members, many=True).data)
+        context = {"viewer": actor.user}
+        return Response(MemberSerializer(members, many=True, context=context).data)
 
     @extend_schema(
         summary="Add a user to the project (managers)",
@@ -84,7 +85,8 @@ class MemberListView(NativeAPIView):
         membership = services.membership_add(
             project=project, identifier=data["user"], role=data["role"], by=actor.user
         )
-        return Response(MemberSerializer(membership).data, status=201)
+        context = {"viewer": actor.user}
+        return Response(MemberSerializer(membership, context=context).data, status=201)
 
 
 class MemberDetailView(NativeAPIView):
@@ -101,7 +103,7 @@ class MemberDetailView(NativeAPIView):
         membership = services.membership_change_role(
             membership=membership, role=data["role"], by=actor.user
         )
-        return Response(MemberSerializer(membership).data)
+        return Response(MemberSerializer(membership, context={"viewer": actor.user}).data)
 
     @extend_schema(
         summary="Remove a member and revoke their tokens (managers)", responses={204: None}

@@ -62,3 +62,10 @@ def get_item(mapping, key):
 @register.filter
 def row_value(row, column):
     return row.value(column)
+
+
+@register.filter
+def python_str(value) -> str:
+    """The text as a Python string literal, for copy-paste snippets: quotes and newlines in a
+    name are escaped, so the name cannot end the string and add code of its own."""
+    return repr(str(value))

@@ -18,6 +18,7 @@ from frontend import selectors
 from frontend.forms import ExperimentForm
 from frontend.views.common import can_edit, can_manage, get_experiment, get_project, get_run
 from tracking.errors import TrackingError
+from tracking.exports import csv_row
 from tracking.filters import ExperimentFilter, RunFilter
 from tracking.models import DEFAULT_EXPERIMENT_NAME, Experiment, Lifecycle, Run, RunStatus
 from tracking.search import SearchError
@@ -196,23 +197,27 @@ def runs_csv(request, slug: str, experiment_id: int):
     writer = csv.writer(response)
     columns = table["columns"]
     writer.writerow(
-        ["run_id", "name", "status", "user", "start_time", "end_time", "duration_ms", "parent"]
-        + [c.id for c in columns]
+        csv_row(
+            ["run_id", "name", "status", "user", "start_time", "end_time", "duration_ms", "parent"]
+            + [c.id for c in columns]
+        )
     )
     for row in table["rows"]:
         run = row.run
         writer.writerow(
-            [
-                run.run_id,
-                run.name,
-                run.status,
-                run.user.username if run.user else "",
-                run.start_time,
-                run.end_time or "",
-                run.duration_ms if run.duration_ms is not None else "",
-                run.parent.run_id if run.parent_id and run.parent else "",
-            ]
-            + ["" if row.value(c) is None else row.value(c) for c in columns]
+            csv_row(
+                [
+                    run.run_id,
+                    run.name,
+                    run.status,
+                    run.user.username if run.user else "",
+                    run.start_time,
+                    run.end_time,
+                    run.duration_ms,
+                    run.parent.run_id if run.parent_id and run.parent else "",
+                ]
+                + [row.value(c) for c in columns]
+            )
         )
     return response
 

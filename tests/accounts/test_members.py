@@ -247,8 +247,8 @@ def test_a_membership_of_another_project_is_404_here(
     assert Membership.objects.filter(pk=foreign.pk).exists()
 
 
-def test_staff_manage_members_of_any_project(client, django_user_model, charlie, project):
-    admin = django_user_model.objects.create_user("root", is_staff=True)
+def test_superusers_manage_members_of_any_project(client, django_user_model, charlie, project):
+    admin = django_user_model.objects.create_superuser("root")
     client.force_login(admin)
     response = client.post(MEMBERS + "add/", {"identifier": "charlie", "role": "viewer"})
     assert response.status_code == 302

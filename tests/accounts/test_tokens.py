@@ -263,8 +263,8 @@ def test_charlie_gets_404_on_alices_project_tokens_page(client, charlie, project
     assert client.get("/accounts/projects/alpha/tokens/").status_code == 404
 
 
-def test_staff_sees_any_projects_tokens(client, django_user_model, project, alice_token):
-    admin = django_user_model.objects.create_user("root", is_staff=True)
+def test_superusers_see_any_projects_tokens(client, django_user_model, project, alice_token):
+    admin = django_user_model.objects.create_superuser("root")
     client.force_login(admin)
     response = client.get("/accounts/projects/alpha/tokens/")
     assert response.status_code == 200

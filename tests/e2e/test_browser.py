@@ -1,7 +1,9 @@
 """The pages in headless Chromium against a live server with seeded data.
 
 Uses Debian's chromium (/usr/bin/chromium); Playwright never downloads a browser here.
-Screenshots of each page go to test-artifacts/screenshots/ (git-ignored).
+Screenshots of each page go to test-artifacts/screenshots/ (git-ignored). The pages' Content-
+Security-Policy forbids evaluating strings, so waits are functions (`"() => ..."`), not bare
+expressions.
 """
 
 import os
@@ -95,7 +97,7 @@ def test_a_user_browses_filters_charts_and_compares_runs(
     page.fill("#filter", "metrics.accuracy > 0.9 and params.lr = '0.01'")
     page.get_by_role("button", name="Apply").click()
     page.wait_for_function(
-        "document.querySelectorAll('table.runs tbody tr[data-run-id]').length === 1"
+        "() => document.querySelectorAll('table.runs tbody tr[data-run-id]').length === 1"
     )
     assert rows.first.get_attribute("data-run-id") == runs["good"].run_id
     assert "filter=" in page.url  # the filter is kept in the URL
@@ -116,14 +118,16 @@ def test_a_user_browses_filters_charts_and_compares_runs(
     page.wait_for_selector("#metric-filter")
     page.fill("#metric-filter", "metric_step")
     visible = page.locator(".chart-card:not([hidden])")
-    page.wait_for_function("document.querySelectorAll('.chart-card:not([hidden])').length === 3")
+    page.wait_for_function(
+        "() => document.querySelectorAll('.chart-card:not([hidden])').length === 3"
+    )
     assert sorted(visible.nth(i).get_attribute("data-key") for i in range(3)) == [
         "metric_step",
         "metric_step_3",
         "metric_step_4",
     ]
     page.wait_for_function(
-        "[...document.querySelectorAll('.chart-card:not([hidden])')]"
+        "() => [...document.querySelectorAll('.chart-card:not([hidden])')]"
         ".every(c => c.dataset.state === 'drawn')"
     )
     for i in range(3):
@@ -142,7 +146,7 @@ def test_a_user_browses_filters_charts_and_compares_runs(
     step_ticks = page.eval_on_selector("#metric-chart canvas", "c => c.toDataURL()")
     shot(page, "06-metric-step")
     page.get_by_label("Time", exact=True).check()
-    page.wait_for_function("document.querySelector('#metric-chart').dataset.axis === 'time'")
+    page.wait_for_function("() => document.querySelector('#metric-chart').dataset.axis === 'time'")
     assert page.inner_text("#axis-label") == "X axis: Time"
     assert page.eval_on_selector("#metric-chart canvas", "c => c.toDataURL()") != step_ticks
     shot(page, "07-metric-time")
@@ -154,11 +158,11 @@ def test_a_user_browses_filters_charts_and_compares_runs(
     page.wait_for_url("**/p/alpha/compare/**")
     assert "Compare 2 runs" in page.inner_text("h1")
     assert "0.01" in page.inner_text("table.compare") and "0.1" in page.inner_text("table.compare")
-    page.wait_for_function("document.getElementById('parallel').dataset.state === 'drawn'")
+    page.wait_for_function("() => document.getElementById('parallel').dataset.state === 'drawn'")
     assert canvas_has_ink(page, "#parallel")
     page.locator('#compare-grid .chart-card[data-key="accuracy"]').scroll_into_view_if_needed()
     page.wait_for_function(
-        "document.querySelector('#compare-grid .chart-card[data-key=\"accuracy\"]')"
+        "() => document.querySelector('#compare-grid .chart-card[data-key=\"accuracy\"]')"
         ".dataset.state === 'drawn'"
     )
     shot(page, "08-compare")

@@ -598,7 +598,9 @@ def test_summaries_are_acked_late_retried_on_database_errors_and_reconciled_peri
 
 
 @pytest.mark.django_db
-def test_healthz_reports_the_summary_backlog_and_the_oldest_stale_summary(rf, run):
+def test_healthz_reports_the_summary_backlog_and_the_oldest_stale_summary(
+    rf, run, django_user_model
+):
     log(run, ("a", 0, 1, 1.0))
     summary_compute(run_pk=run.pk)
     MetricSummary.objects.filter(run=run).update(
@@ -607,7 +609,9 @@ def test_healthz_reports_the_summary_backlog_and_the_oldest_stale_summary(rf, ru
     log(run, ("a", 1, 2, 2.0))
     cache.delete("summary:health")
 
-    response = healthz(rf.get("/healthz"))
+    request = rf.get("/healthz")
+    request.user = django_user_model.objects.create_user("ops", is_staff=True)
+    response = healthz(request)
 
     assert response.status_code == 200
     summaries = json.loads(response.content)["summaries"]

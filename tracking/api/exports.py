@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import csv
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -17,10 +16,10 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 
 from mlplatform.api.base import NativeAPIView
+from tracking.exports import csv_lines
 from tracking.filters import RunFilter
 from tracking.models import Metric, Run
 from tracking.selectors.lookups import experiment_for_user, run_for_user
-from tracking.validation import float_or_name
 
 from . import serializers as s
 from .common import (
@@ -37,26 +36,6 @@ from .runs import (
 
 CSV_CHUNK = 2000
 RUN_CSV_CHUNK = 500
-
-
-class _Echo:
-    """csv.writer wants a file; this one hands each row back to the streaming iterator."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def _csv_value(value: object) -> object:
-    if isinstance(value, float):
-        return float_or_name(value)
-    return "" if value is None else value
-
-
-def _csv_stream(header: list[str], rows: Iterable[Iterable[object]]) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield writer.writerow(header)
-    for row in rows:
-        yield writer.writerow([_csv_value(v) for v in row])
 
 
 def _csv_response(filename: str, lines: Iterator[str]) -> StreamingHttpResponse:
@@ -97,7 +76,7 @@ class RunsCsvView(NativeAPIView, GenericAPIView):
         runs = qs.prefetch_related(*column_prefetches(columns)).iterator(chunk_size=RUN_CSV_CHUNK)
         return _csv_response(
             f"experiment-{experiment.pk}-runs.csv",
-            _csv_stream(header, (_run_row(run, columns) for run in runs)),
+            csv_lines(header, (_run_row(run, columns) for run in runs)),
         )
 
 
@@ -137,5 +116,5 @@ class MetricHistoryCsvView(NativeAPIView):
         rows = ((step, ts, math.nan if nan else value) for step, ts, value, nan in points)
         safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in key)
         return _csv_response(
-            f"{run.run_id}-{safe}.csv", _csv_stream(["step", "timestamp", "value"], rows)
+            f"{run.run_id}-{safe}.csv", csv_lines(["step", "timestamp", "value"], rows)
         )

@@ -26,8 +26,8 @@ from tracking.services.projects import project_create
 
 
 def _project_data(project, actor: Actor, role: str | None) -> dict:
-    effective = Role(role) if role else Role.MANAGER  # staff without a membership
-    if actor.user.is_staff:
+    effective = Role(role) if role else Role.MANAGER  # a superuser without a membership
+    if actor.user.is_superuser:
         effective = Role.MANAGER
     if actor.token is not None and not actor.token.max_role.covers(effective):
         effective = actor.token.max_role

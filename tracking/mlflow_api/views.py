@@ -157,8 +157,6 @@ def experiment_set_tag(request, fields: Fields, actor: Actor) -> dict:
     experiment = _experiment(fields, actor, Role.EDITOR)
     key = fields.str("key", required=True)
     value = fields.str("value", default="")
-    if key == "mlflow.note.content":
-        experiment_services.experiment_update(actor=actor, experiment=experiment, description=value)
     experiment_services.experiment_set_tag(actor=actor, experiment=experiment, key=key, value=value)
     return {}
 

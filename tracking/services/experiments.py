@@ -10,8 +10,11 @@ from accounts.audit import audit_record
 from accounts.models import AuditAction, Project, Role
 from tracking.errors import AlreadyExists, InvalidInput, NotFound
 from tracking.models import Experiment, ExperimentTag, Lifecycle, Run, now_ms
+from tracking.services.artifact_cleanup import artifact_deletion_schedule
 from tracking.validation import (
     MAX_TAG_VALUE_LENGTH,
+    NOTE_TAG,
+    validate_description,
     validate_experiment_name,
     validate_key,
     validate_text,
@@ -52,6 +55,7 @@ def experiment_create(
     """Create an experiment in the project; a deleted experiment's name stays reserved."""
     require_role(actor=actor, project=project, need=Role.EDITOR)
     name = _validate_name(name)
+    description = validate_description(description)
     tags = tags or {}
     for key, value in tags.items():
         validate_key(key, what="Tag key", field="tags.key")
@@ -71,6 +75,7 @@ def experiment_create(
     return experiment
 
 
+@transaction.atomic
 def experiment_update(
     *,
     actor: Actor,
@@ -78,10 +83,11 @@ def experiment_update(
     name: str | None = None,
     description: str | None = None,
 ) -> Experiment:
-    """Rename an experiment or change its description."""
+    """Rename an experiment or change its description; all checked before anything is written."""
     require_role(actor=actor, project=experiment.project, need=Role.EDITOR)
     fields = ["updated_at"]
-    if name is not None and name != experiment.name:
+    rename = name is not None and name != experiment.name
+    if rename:
         name = _validate_name(name)
         if experiment.is_default:
             raise InvalidInput(
@@ -90,6 +96,13 @@ def experiment_update(
             )
         if experiment.lifecycle != Lifecycle.ACTIVE:
             raise InvalidInput("A deleted experiment cannot be renamed.", field="new_name")
+    if description is not None:
+        description = validate_description(description)
+        if description != experiment.description and experiment.lifecycle != Lifecycle.ACTIVE:
+            raise InvalidInput(
+                "The experiment is deleted; restore it first.", field="experiment_id"
+            )
+    if rename:
         experiment.name = name
         fields.append("name")
     if description is not None:
@@ -165,16 +178,25 @@ def experiment_purge(*, actor: Actor, experiment: Experiment) -> None:
     # Points have no foreign key constraint (see Metric.run): lock the runs first, so a batch
     # still writing to one finishes before its points are deleted, and a later one finds no run.
     list(Run.objects.select_for_update().filter(experiment=experiment).values_list("pk"))
+    # Every artifact of the experiment is under its id (experiment_artifact_location), and ids
+    # are never reused; the files go once this commits (tracking.services.artifact_cleanup).
+    artifact_deletion_schedule(paths=[str(experiment.pk)])
     experiment.delete()
 
 
+@transaction.atomic
 def experiment_set_tag(*, actor: Actor, experiment: Experiment, key: str, value: str) -> None:
-    """Set a tag on the experiment; the last write wins."""
+    """Set a tag on the experiment; the last write wins. The note tag is also the description,
+    and both change together or not at all."""
     require_role(actor=actor, project=experiment.project, need=Role.EDITOR)
     validate_key(key, what="Tag key", field="key")
     validate_text(value, limit=MAX_TAG_VALUE_LENGTH, what="Tag value", field="value")
     if experiment.lifecycle != Lifecycle.ACTIVE:
         raise InvalidInput("The experiment is deleted; restore it first.", field="experiment_id")
+    if key == NOTE_TAG and experiment.description != value:
+        experiment.description = value
+        experiment.updated_at = timezone.now()
+        experiment.save(update_fields=["description", "updated_at"])
     ExperimentTag.objects.update_or_create(
         experiment=experiment, key=key, defaults={"value": value}
     )

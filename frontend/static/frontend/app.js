@@ -24,6 +24,20 @@
     if (expand) expand.setAttribute("aria-expanded", "true");
   });
 
+  // Behaviours the Content-Security-Policy forbids as inline handlers (onsubmit=, onchange=):
+  // data-confirm asks before a form is sent, data-no-submit keeps a form of live controls from
+  // being sent, data-autosubmit sends its form when it changes.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.dataset) return;
+    if (form.hasAttribute("data-no-submit")) event.preventDefault();
+    else if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) event.preventDefault();
+  });
+  document.addEventListener("change", function (event) {
+    var input = event.target;
+    if (input.hasAttribute && input.hasAttribute("data-autosubmit") && input.form) input.form.submit();
+  });
+
   // Tables with a search box: hide rows whose text does not contain the query.
   document.addEventListener("input", function (event) {
     var box = event.target;

@@ -72,16 +72,14 @@
     return new uPlot(opts, data, container);
   }
 
+  // A case-insensitive substring, or with a leading ^ a prefix; never a regular expression,
+  // which a crafted link could make backtrack for minutes (frontend/views/runs.py, key_matcher).
   function matcher(query) {
-    query = query.trim();
-    if (!query) return function () { return true; };
-    if (query.charAt(0) === "^" || /[$*+?[\](){}|\\]/.test(query)) {
-      try {
-        var pattern = new RegExp(query, "i");
-        return function (key) { return pattern.test(key); };
-      } catch (e) { /* not a valid expression: fall back to a substring */ }
+    var needle = query.trim().toLowerCase();
+    if (needle.charAt(0) === "^") {
+      var prefix = needle.slice(1);
+      return function (key) { return key.toLowerCase().indexOf(prefix) === 0; };
     }
-    var needle = query.toLowerCase();
     return function (key) { return key.toLowerCase().indexOf(needle) !== -1; };
   }
 
