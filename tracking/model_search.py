@@ -202,7 +202,8 @@ def _like_regex(pattern: str) -> str:
     return "^" + "".join(parts) + "$"
 
 
-def _string_q(field: str, op: str, value) -> Q:
+def string_condition(field: str, op: str, value) -> Q:
+    """`field <op> value` for MLflow's string comparators (=, !=, LIKE, ILIKE, IN, NOT IN)."""
     if op == "=":
         return Q(**{field: value})
     if op == "!=":
@@ -213,7 +214,9 @@ def _string_q(field: str, op: str, value) -> Q:
         return Q(**{f"{field}__iregex": _like_regex(value)})
     if op == "IN":
         return Q(**{f"{field}__in": list(value)})
-    return ~Q(**{f"{field}__in": list(value)})
+    if op == "NOT IN":
+        return ~Q(**{f"{field}__in": list(value)})
+    raise SearchError(f"{op} is not supported here.")
 
 
 _NUMERIC_LOOKUPS = {"<": "lt", "<=": "lte", ">": "gt", ">=": "gte", "=": "exact"}
@@ -258,7 +261,7 @@ def filter_models(
                 models = models.filter(_numeric_q(_NUMERIC_ATTRIBUTES[c.key], c.op, c.value))
             else:
                 value = _status(c.value) if c.key == "status" else c.value
-                models = models.filter(_string_q(_STRING_ATTRIBUTES[c.key], c.op, value))
+                models = models.filter(string_condition(_STRING_ATTRIBUTES[c.key], c.op, value))
         elif c.kind == METRIC:
             has_metric = True
             points = LoggedModelMetric.objects.filter(
@@ -270,7 +273,7 @@ def filter_models(
         else:
             row_model = LoggedModelParam if c.kind == PARAM else LoggedModelTag
             rows = row_model.objects.filter(model=OuterRef("pk"), key=c.key).filter(
-                _string_q("value", c.op, c.value)
+                string_condition("value", c.op, c.value)
             )
             models = models.filter(Exists(rows))
     if on_datasets is not None and not has_metric:

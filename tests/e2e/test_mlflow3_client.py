@@ -75,9 +75,14 @@ def test_sklearn_model_with_input_example_and_search(tracking):
     assert [m.model_id for m in found] == [info.model_id]
     assert found[0].params["C"] == "1.0"
     assert found[0].metrics[0].key == "accuracy"
-    assert mlflow.search_logged_models(
-        experiment_ids=[experiment_id], filter_string="metrics.accuracy > 0.95", output_format="list"
-    ) == []
+    assert (
+        mlflow.search_logged_models(
+            experiment_ids=[experiment_id],
+            filter_string="metrics.accuracy > 0.95",
+            output_format="list",
+        )
+        == []
+    )
     model = tracking.get_logged_model(info.model_id)
     assert model.source_run_id == run.info.run_id
     assert {m.key: m.value for m in model.metrics} == {"accuracy": 0.9}

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 
+from tracking.model_search import string_condition
 from tracking.models import Dataset, Experiment, RunInput
+from tracking.search import SearchError
 
 MAX_DATASET_SUMMARIES = 1000
 
@@ -35,3 +37,18 @@ def dataset_summaries(*, experiments: QuerySet[Experiment]) -> list[dict]:
 def experiment_datasets(*, experiment: Experiment) -> QuerySet[Dataset]:
     """The experiment's datasets by name."""
     return Dataset.objects.filter(experiment=experiment).order_by("name", "digest")
+
+
+_DATASET_FIELDS = {"name": "dataset__name", "digest": "dataset__digest", "context": "context"}
+
+
+def run_dataset_condition(key: str, comparator: str, value) -> Exists:
+    """The condition for MLflow's `dataset.<name|digest|context> <comparator> <value>` on a Run
+    queryset: the run has an input whose dataset matches. For the runs filter grammar
+    (tracking.search), which is where `dataset.*` keys get parsed."""
+    if key not in _DATASET_FIELDS:
+        raise SearchError(f"Invalid dataset key '{key}': use name, digest or context.")
+    rows = RunInput.objects.filter(run=OuterRef("pk")).filter(
+        string_condition(_DATASET_FIELDS[key], comparator.upper(), value)
+    )
+    return Exists(rows)
