@@ -18,7 +18,8 @@ SEARCH_DEFAULT_MAX_RESULTS = 100
 SEARCH_MAX_RESULTS = 1000
 
 
-def _with_details(models: QuerySet[LoggedModel]) -> QuerySet[LoggedModel]:
+def with_model_details(models: QuerySet[LoggedModel]) -> QuerySet[LoggedModel]:
+    """The models with what model_out and the serializers show, in a fixed number of queries."""
     return models.select_related("experiment__project", "source_run", "user").prefetch_related(
         "params",
         "tags",
@@ -36,7 +37,7 @@ def logged_model_for_user(
 ) -> LoggedModel:
     """The model with its params, tags and metrics; NotFound when it does not exist, is
     deleted, or the actor cannot see its project (never a hint that it exists)."""
-    model = _with_details(LoggedModel.objects.filter(model_id=str(model_id))).first()
+    model = with_model_details(LoggedModel.objects.filter(model_id=str(model_id))).first()
     if model is None or (model.lifecycle != Lifecycle.ACTIVE and not allow_deleted):
         raise NotFound(f"Logged model with ID '{model_id}' not found.")
     try:
@@ -94,7 +95,7 @@ def logged_model_search(
         offset = state["offset"]
     models = LoggedModel.objects.filter(experiment__in=experiments, lifecycle=Lifecycle.ACTIVE)
     models = order_models(filter_models(models, comparisons, datasets), orders)
-    page = list(_with_details(models)[offset : offset + max_results + 1])
+    page = list(with_model_details(models)[offset : offset + max_results + 1])
     token = None
     if len(page) > max_results:
         token = _encode_token({**query, "offset": offset + max_results})

@@ -91,3 +91,9 @@ def run_log_inputs(*, run: Run, datasets: Sequence[DatasetIn]) -> None:
             dataset=dataset,
             defaults={"tags": item.tags, "context": item.tags.get(CONTEXT_TAG, "")},
         )
+
+
+@transaction.atomic
+def dataset_delete(*, dataset: Dataset) -> None:
+    """Delete a dataset and its links to runs; the runs stay."""
+    dataset.delete()
