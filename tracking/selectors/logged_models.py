@@ -5,14 +5,22 @@ from __future__ import annotations
 import base64
 import json
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404
 
 from accounts.access import Actor, require_role
 from accounts.models import Role
+from tracking import artifacts
 from tracking.errors import InvalidInput, NotFound
 from tracking.model_search import filter_models, order_models, parse_model_filter, parse_model_order
-from tracking.models import Experiment, Lifecycle, LoggedModel, LoggedModelMetric, RunModelLink
+from tracking.models import (
+    Experiment,
+    Lifecycle,
+    LoggedModel,
+    LoggedModelMetric,
+    Run,
+    RunModelLink,
+)
 
 SEARCH_DEFAULT_MAX_RESULTS = 100
 SEARCH_MAX_RESULTS = 1000
@@ -121,4 +129,40 @@ def experiment_logged_models(*, experiment: Experiment) -> QuerySet[LoggedModel]
         LoggedModel.objects.filter(experiment=experiment, lifecycle=Lifecycle.ACTIVE)
         .select_related("source_run")
         .order_by("-created_time", "model_id")
+    )
+
+
+_MLMODEL_BYTES = 100_000
+
+
+def logged_model_flavors(*, model: LoggedModel) -> list[str]:
+    """The flavours in the model's MLmodel file (`sklearn`, `python_function`, ...), read from
+    its artifacts; empty while the files are not uploaded."""
+    try:
+        with artifacts.artifact_open(path=f"{model.artifact_root}/MLmodel") as handle:
+            text = handle.read(_MLMODEL_BYTES).decode("utf-8", errors="replace")
+    except NotFound:
+        return []
+    # MLmodel is YAML; its `flavors:` block lists one flavour per two-space-indented key.
+    flavors, inside = [], False
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        if not line.startswith(" "):
+            inside = line.rstrip() == "flavors:"
+            continue
+        if inside and line.startswith("  ") and not line.startswith("   "):
+            name = line.strip().split(":", 1)[0]
+            if name:
+                flavors.append(name)
+    return flavors
+
+
+def run_logged_models(*, run: Run) -> list[LoggedModel]:
+    """The active models a run logged (as their source run or as an output), oldest first."""
+    linked = RunModelLink.objects.filter(run=run).values("model_id")
+    return list(
+        LoggedModel.objects.filter(lifecycle=Lifecycle.ACTIVE)
+        .filter(Q(source_run=run) | Q(pk__in=linked))
+        .order_by("created_time", "model_id")[:100]
     )
