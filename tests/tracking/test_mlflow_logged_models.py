@@ -641,3 +641,48 @@ def test_run_dataset_condition_finds_runs_by_their_datasets(api_client, alice_to
     assert matching("context", "like", "tr%") == {run.run_id}
     assert matching("name", "=", "other") == set()
     assert other.run_id not in matching("name", "!=", "x")
+
+
+def test_log_model_appends_to_the_runs_model_history(api_client, alice_token, run):
+    model = {
+        "run_id": run.run_id,
+        "artifact_path": "m",
+        "utc_time_created": "2026-01-01 00:00:00.000000",
+        "flavors": {"sklearn": {"config": {"big": 1}, "v": "1"}},
+        "signature": {"inputs": "[]"},
+    }
+    for _ in range(2):
+        ok(
+            call(
+                api_client,
+                "post",
+                "runs/log-model",
+                alice_token[1],
+                {"run_id": run.run_id, "model_json": json.dumps(model)},
+            )
+        )
+    history = json.loads(run.tags.get(key="mlflow.log-model.history").value)
+    assert (
+        history
+        == [
+            {
+                "run_id": run.run_id,
+                "artifact_path": "m",
+                "utc_time_created": "2026-01-01 00:00:00.000000",
+                "flavors": {"sklearn": {"v": "1"}},
+            }
+        ]
+        * 2
+    )
+    for bad in ("{", json.dumps({"run_id": run.run_id}), "[]"):
+        error(
+            call(
+                api_client,
+                "post",
+                "runs/log-model",
+                alice_token[1],
+                {"run_id": run.run_id, "model_json": bad},
+            ),
+            400,
+            "INVALID_PARAMETER_VALUE",
+        )

@@ -3,6 +3,7 @@ batch logs for a model: translate the wire format, call one service or selector,
 
 from __future__ import annotations
 
+import json
 import posixpath
 from collections.abc import Callable
 
@@ -215,6 +216,21 @@ def list_artifacts(request, fields: Fields, actor: Actor, model_id: str) -> dict
     if files:
         body["files"] = files
     return body
+
+
+def log_model(request, fields: Fields, actor: Actor) -> dict:
+    run = run_of(fields, actor, Role.EDITOR)
+    raw = fields.str("model_json", required=True)
+    try:
+        model = json.loads(raw)
+    except ValueError:
+        model = None
+    if not isinstance(model, dict):
+        raise InvalidInput(
+            f"Malformed model info. \n {raw} \n is not a valid JSON.", field="model_json"
+        )
+    services.run_record_logged_model(run=run, model=model)
+    return {}
 
 
 def log_outputs(request, fields: Fields, actor: Actor) -> dict:

@@ -28,6 +28,7 @@ urlpatterns = [
     path("runs/delete-tag", endpoint(views.run_delete_tag, "post")),
     path("runs/log-inputs", endpoint(datasets.log_inputs, "post")),
     path("runs/outputs", endpoint(logged_models.log_outputs, "post")),
+    path("runs/log-model", endpoint(logged_models.log_model, "post")),
     path("metrics/get-history", endpoint(views.metric_get_history, "get")),
     path(
         "metrics/get-history-bulk-interval",

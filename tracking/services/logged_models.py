@@ -3,6 +3,7 @@ that produced them."""
 
 from __future__ import annotations
 
+import json
 import math
 import secrets
 from collections.abc import Sequence
@@ -28,6 +29,8 @@ from tracking.services.ingest import (
     MAX_PARAM_VALUE_LENGTH,
     MAX_PARAMS_TAGS_PER_BATCH,
     MAX_TAG_VALUE_LENGTH,
+    TagIn,
+    run_log_batch,
     validate_int64,
     validate_key,
     validate_text,
@@ -282,3 +285,38 @@ def run_log_model_links(
         unique_fields=["run", "model", "direction"],
         update_fields=["step"],
     )
+
+
+LOGGED_MODELS_TAG = "mlflow.log-model.history"
+_MODEL_FIELDS = ("run_id", "utc_time_created", "artifact_path", "model_uuid")
+
+
+@transaction.atomic
+def run_record_logged_model(*, run: Run, model: dict) -> None:
+    """Append a model's summary to the run's `mlflow.log-model.history` tag, as MLflow's
+    `runs/log-model` does (older clients and UIs read a run's models from it)."""
+    missing = {"artifact_path", "flavors", "utc_time_created", "run_id"} - set(model)
+    if missing:
+        raise InvalidInput(
+            f"Model json is missing mandatory fields: {sorted(missing)}", field="model_json"
+        )
+    flavors = model["flavors"] if isinstance(model["flavors"], dict) else {}
+    summary = {key: model[key] for key in _MODEL_FIELDS if key in model}
+    summary["flavors"] = {
+        name: {k: v for k, v in config.items() if k != "config"}
+        if isinstance(config, dict)
+        else config
+        for name, config in flavors.items()
+    }
+    _active_run(run)
+    # Locked: two models logged at once must both end up in the history.
+    locked = Run.objects.select_for_update().get(pk=run.pk)
+    previous = locked.tags.filter(key=LOGGED_MODELS_TAG).values_list("value", flat=True).first()
+    try:
+        history = json.loads(previous) if previous else []
+    except ValueError:
+        history = []
+    if not isinstance(history, list):
+        history = []
+    value = json.dumps([*history, summary])
+    run_log_batch(run=locked, tags=[TagIn(key=LOGGED_MODELS_TAG, value=value)])
