@@ -491,9 +491,7 @@ def test_search_ignores_other_projects_experiments(api_client, alice_token, othe
 
 def test_logged_models_search_without_models_is_empty(api_client, alice_token, run):
     body = {"experiment_ids": [str(run.experiment_id)]}
-    assert ok(call(api_client, "post", "logged-models/search", alice_token[1], body)) == {
-        "models": []
-    }
+    assert ok(call(api_client, "post", "logged-models/search", alice_token[1], body)) == {}
 
 
 def test_unknown_endpoint_is_json_404(api_client, alice_token):

@@ -580,7 +580,7 @@ def test_charlie_cannot_see_or_touch_alices_models_and_datasets(
     ]:
         error(call(api_client, method, endpoint, raw, body), 404, "RESOURCE_DOES_NOT_EXIST")
     body = {"experiment_ids": [str(run.experiment_id)]}
-    assert ok(call(api_client, "post", "logged-models/search", raw, body)) == {"models": []}
+    assert ok(call(api_client, "post", "logged-models/search", raw, body)) == {}
     assert ok(call(api_client, "post", "experiments/search-datasets", raw, body, AJAX)) == {}
     error(
         call(

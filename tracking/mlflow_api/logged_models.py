@@ -183,7 +183,8 @@ def search(request, fields: Fields, actor: Actor) -> dict:
         max_results=fields.int("max_results"),
         page_token=fields.str("page_token") or None,
     )
-    body: dict = {"models": [model_out(m) for m in models]}
+    # Like protobuf's JSON, MLflow leaves an empty list out: no models is `{}`.
+    body: dict = {"models": [model_out(m) for m in models]} if models else {}
     if token:
         body["next_page_token"] = token
     return body
