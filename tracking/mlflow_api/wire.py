@@ -274,6 +274,7 @@ def run_out(run: Run) -> dict:
         metrics=[metric_out(m) for m in run.latest_metrics.all()],
         params=_key_values(run.params.all()),
         tags=_key_values(run.tags.all()),
+        outputs=True,
     )
 
 
@@ -284,7 +285,7 @@ def new_run_out(run: Run, tags: dict[str, str]) -> dict:
     )
 
 
-def _run_out(run: Run, *, metrics: list, params: list, tags: list) -> dict:
+def _run_out(run: Run, *, metrics: list, params: list, tags: list, outputs: bool = False) -> dict:
     data: dict = {}
     if metrics:
         data["metrics"] = metrics
@@ -292,7 +293,11 @@ def _run_out(run: Run, *, metrics: list, params: list, tags: list) -> dict:
         data["params"] = params
     if tags:
         data["tags"] = tags
-    return {"info": run_info_out(run), "data": data, "inputs": {}}
+    out = {"info": run_info_out(run), "data": data, "inputs": {}}
+    if outputs:
+        # runs/get and runs/search write both, as MLflow's server; runs/create only inputs.
+        out["outputs"] = {}
+    return out
 
 
 def _metric_rows_out(rows: Iterable[tuple[str, float, bool, int, int]]) -> str:
