@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from frontend.views import compare, experiments, metrics, projects, runs
+from frontend.views import compare, experiments, logged_models, metrics, projects, runs
 
 run = "p/<slug:slug>/runs/<str:run_id>/"
 
@@ -32,6 +32,17 @@ urlpatterns = [
         "p/<slug:slug>/e/<int:experiment_id>/purge/",
         experiments.experiment_purge_page,
         name="experiment_purge",
+    ),
+    path(
+        "p/<slug:slug>/e/<int:experiment_id>/models/",
+        logged_models.experiment_models,
+        name="experiment_models",
+    ),
+    path("p/<slug:slug>/models/<str:model_id>/", logged_models.logged_model_page, name="model"),
+    path(
+        "p/<slug:slug>/models/<str:model_id>/download/",
+        logged_models.logged_model_file_download,
+        name="model_file_download",
     ),
     path("p/<slug:slug>/compare/", compare.compare, name="compare"),
     path(run, runs.run_overview, name="run"),

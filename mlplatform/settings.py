@@ -375,6 +375,11 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": "/api/v1/",
     "PREPROCESSING_HOOKS": ["mlplatform.api.base.only_native_api"],
     "COMPONENT_SPLIT_REQUEST": True,
+    # Runs and logged models both have a `status`, with different choices.
+    "ENUM_NAME_OVERRIDES": {
+        "RunStatusEnum": "tracking.models.RunStatus",
+        "LoggedModelStatusEnum": "tracking.models.LoggedModelStatus",
+    },
 }
 
 # --- Logging --------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ from rest_framework.permissions import IsAuthenticated
 
 from mlplatform.api.base import EndpointNotFoundView
 from mlplatform.health import healthz
+from tracking.mlflow_api import ajax_views
+from tracking.mlflow_api.base import not_found_view
 from tracking.mlflow_api.views import health, server_info
 
 # Like every other route, the schema and its docs are for signed-in callers only.
@@ -18,6 +20,14 @@ urlpatterns = [
     path("api/2.0/mlflow/", include("tracking.mlflow_api.urls")),
     path("api/2.0/mlflow-artifacts/", include("tracking.mlflow_api.artifact_urls")),
     path("api/3.0/mlflow/server-info", server_info, name="mlflow-server-info"),
+    # MLflow's server answers every endpoint under /ajax-api too (its web UI calls those), plus
+    # a few routes only there.
+    path("ajax-api/2.0/mlflow/", include("tracking.mlflow_api.ajax_urls")),
+    path("ajax-api/2.0/mlflow-artifacts/", include("tracking.mlflow_api.artifact_urls")),
+    path("ajax-api/3.0/mlflow/server-info", server_info, name="mlflow-server-info-ajax"),
+    path("get-artifact", ajax_views.get_artifact),
+    # Anything else under MLflow's prefixes (3.0 traces, ...) is an unknown endpoint, in JSON.
+    re_path(r"^(ajax-)?api/[0-9]+\.[0-9]+/mlflow", not_found_view),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("api/v1/", include("accounts.api.urls")),

@@ -31,6 +31,7 @@ PUBLIC = {
     "healthz": "the load balancer's health check, which shows no data",
     "health": "MLflow's health probe, which answers OK and nothing else",
     "mlflow-server-info": "MLflow's feature flags, which clients read before logging in",
+    "mlflow-server-info-ajax": "the same flags under /ajax-api, as MLflow's server has them",
     "accounts:signup": "self sign-up; answers 404 unless MLPLATFORM_SIGNUP_ENABLED is on",
 }
 

@@ -49,8 +49,8 @@ def safe_artifact_path(raw: str, *, allow_empty: bool = False) -> str:
         if form.startswith("/") or _DRIVE.match(form):
             raise InvalidInput("The artifact path must be relative.", field="path")
         parts = form.split("/")
-        if any(part in {".", ".."} for part in parts):
-            raise InvalidInput("The artifact path must not contain '.' or '..'.", field="path")
+        if ".." in parts:
+            raise InvalidInput("The artifact path must not contain '..'.", field="path")
         if any(ord(ch) < 32 for ch in form):
             raise InvalidInput("The artifact path must not contain control characters.", "path")
     try:
@@ -66,7 +66,9 @@ def safe_artifact_path(raw: str, *, allow_empty: bool = False) -> str:
             f"A file or folder name in the artifact path is longer than {MAX_NAME_BYTES} bytes.",
             field="path",
         )
-    path = raw.strip("/") if raw.endswith("/") else raw
+    # "." segments name the folder they are in, as MLflow normalises them ("." is the root).
+    path = "/".join(part for part in raw.split("/") if part != ".") if "." in raw else raw
+    path = path.strip("/") if path.endswith("/") or raw.endswith("/") else path
     if any(part == "" for part in path.split("/")) and path:
         raise InvalidInput("The artifact path must not contain empty segments.", field="path")
     if not path and not allow_empty:

@@ -17,6 +17,7 @@ from accounts.models import Role
 from frontend import selectors
 from frontend.forms import DescriptionForm
 from frontend.views.common import can_edit, get_run
+from frontend.views.logged_models import run_models_and_datasets
 from tracking.artifacts import artifact_list, artifact_open, safe_artifact_path
 from tracking.batch import TagIn
 from tracking.errors import TrackingError
@@ -66,6 +67,7 @@ def run_overview(request, slug: str, run_id: str):
             "system_tags": sorted((k, v) for k, v in tags.items() if k.startswith("mlflow.")),
             "children": list(run.children.active().order_by("-start_time")[:100]),
             "description_form": DescriptionForm(initial={"description": tags.get(NOTE_TAG, "")}),
+            **run_models_and_datasets(run=run),
         }
     )
     return render(request, "frontend/run_overview.html", context)

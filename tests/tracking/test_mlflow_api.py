@@ -378,9 +378,10 @@ def test_tags_set_and_delete(api_client, alice_token, run):
     error(response, 404, "RESOURCE_DOES_NOT_EXIST")
 
 
-def test_log_inputs_is_accepted_and_ignored(api_client, alice_token, run):
+def test_log_inputs_stores_a_dataset_with_only_name_and_digest(api_client, alice_token, run):
     payload = {"run_id": run.run_id, "datasets": [{"dataset": {"name": "d", "digest": "x"}}]}
     assert ok(call(api_client, "post", "runs/log-inputs", alice_token[1], payload)) == {}
+    assert run.dataset_inputs.get().dataset.name == "d"
 
 
 def test_metric_history_pages(api_client, alice_token, run):
@@ -488,10 +489,9 @@ def test_search_ignores_other_projects_experiments(api_client, alice_token, othe
     assert body == {}
 
 
-def test_logged_models_search_is_empty(api_client, alice_token):
-    assert ok(call(api_client, "post", "logged-models/search", alice_token[1], {})) == {
-        "models": []
-    }
+def test_logged_models_search_without_models_is_empty(api_client, alice_token, run):
+    body = {"experiment_ids": [str(run.experiment_id)]}
+    assert ok(call(api_client, "post", "logged-models/search", alice_token[1], body)) == {}
 
 
 def test_unknown_endpoint_is_json_404(api_client, alice_token):

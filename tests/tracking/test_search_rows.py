@@ -139,7 +139,7 @@ def _expected_body(rows: list[RunRow], details: RunDetails, next_token: str | No
         for name, found in (("params", details.params), ("tags", details.tags)):
             if found.get(row.pk):
                 data[name] = [{"key": k, "value": v} for k, v in found[row.pk]]
-        out.append({"info": run_info_out(run), "data": data, "inputs": {}})
+        out.append({"info": run_info_out(run), "data": data, "inputs": {}, "outputs": {}})
     body: dict = {"runs": out} if out else {}
     if next_token:
         body["next_page_token"] = next_token

@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from . import artifacts, experiments, exports, metrics, projects, runs
+from . import artifacts, experiments, exports, logged_models, metrics, projects, runs
 
 urlpatterns = [
     path("projects/", projects.ProjectListView.as_view(), name="api-projects"),
@@ -21,6 +21,31 @@ urlpatterns = [
         name="api-experiment-restore",
     ),
     path("experiments/<int:experiment_id>/runs/", runs.RunListView.as_view(), name="api-runs"),
+    path(
+        "experiments/<int:experiment_id>/models/",
+        logged_models.LoggedModelListView.as_view(),
+        name="api-logged-models",
+    ),
+    path(
+        "experiments/<int:experiment_id>/datasets/",
+        logged_models.ExperimentDatasetListView.as_view(),
+        name="api-experiment-datasets",
+    ),
+    path(
+        "models/<str:model_id>/",
+        logged_models.LoggedModelDetailView.as_view(),
+        name="api-logged-model",
+    ),
+    path(
+        "datasets/<str:dataset_id>/",
+        logged_models.DatasetDetailView.as_view(),
+        name="api-dataset",
+    ),
+    path(
+        "runs/<str:run_id>/datasets/",
+        logged_models.RunDatasetListView.as_view(),
+        name="api-run-datasets",
+    ),
     path(
         "experiments/<int:experiment_id>/runs.csv",
         exports.RunsCsvView.as_view(),

@@ -15,7 +15,7 @@ from accounts.models import Role
 from tracking import artifacts
 from tracking.errors import InvalidInput, NotFound
 from tracking.mlflow_api.base import MlflowEndpoint, experiment_by_id, json_response
-from tracking.models import Lifecycle, Run
+from tracking.models import Lifecycle, LoggedModel, Run
 
 
 def _authorize(actor: Actor, path: str, need: Role) -> None:
@@ -29,6 +29,12 @@ def _authorize(actor: Actor, path: str, need: Role) -> None:
                 "Artifacts are uploaded under <experiment id>/<run id>/artifacts/<path>.",
                 field="path",
             )
+        if parts[1] == "models" and len(parts) >= 4:
+            # A logged model's files: <experiment id>/models/<model id>/artifacts/<path>.
+            model = LoggedModel.objects.filter(experiment=experiment, model_id=parts[2]).first()
+            if model is None or model.lifecycle != Lifecycle.ACTIVE:
+                raise NotFound(f"No logged model '{parts[2]}' in experiment {experiment.pk}.")
+            return
         run = Run.objects.filter(experiment=experiment, run_id=parts[1]).only("lifecycle").first()
         if run is None:
             raise NotFound(f"No run '{parts[1]}' in experiment {experiment.pk}.")

@@ -119,6 +119,13 @@ class MlflowEndpoint(View):
     def _authenticate(self, request) -> Actor:
         """A token if the request carries one, else the browser session (with its CSRF check,
         as DRF's SessionAuthentication does); 401 for anyone else."""
+        actor = self._identify(request)
+        if actor.token is None:
+            # Unsafe methods from a session need the CSRF token, like every form of the site.
+            self._session_auth.enforce_csrf(request)
+        return actor
+
+    def _identify(self, request) -> Actor:
         found = self._token_auth.authenticate(request)
         if found is not None:
             user, token = found
@@ -127,8 +134,6 @@ class MlflowEndpoint(View):
         user = getattr(request, "user", None)
         if user is None or not user.is_authenticated or not user.is_active:
             raise exceptions.NotAuthenticated()
-        # Unsafe methods from a session need the CSRF token, like every form of the site.
-        self._session_auth.enforce_csrf(request)
         return Actor(user=user)
 
 
@@ -169,13 +174,18 @@ def experiment_by_id(actor: Actor, experiment_id: str, need: Role = Role.VIEWER)
 
 
 class UnknownEndpoint(MlflowEndpoint):
-    """Anything else under MLflow's prefixes: strangers get 401 first, like everywhere, then 404."""
+    """Anything else under MLflow's prefixes: strangers get 401 first, like everywhere, then 404.
 
-    http_method_names = ["get", "post", "put", "patch", "delete", "options"]
+    Exempt from CSRF and with no CSRF check of its own: it changes nothing, and the client
+    probes endpoints a server may lack (logged models, traces) with POSTs and falls back on 404.
+    """
 
+    http_method_names = ["get", "post", "put", "patch", "delete", "options", "head"]
+
+    @method_decorator(csrf_exempt)
     def dispatch(self, request, *args, **kwargs):
         try:
-            self._authenticate(request)
+            self._identify(request)
         except Exception as exc:
             response = error_for(exc)
             if response is None:

@@ -15,6 +15,7 @@ from tracking import artifacts
 from tracking.batch import MetricColumns, MetricIn, ParamIn, TagIn
 from tracking.errors import InvalidInput, NotFound
 from tracking.mlflow_api.base import experiment_by_id, token_project
+from tracking.mlflow_api.datasets import run_io_fragments, run_io_out
 from tracking.mlflow_api.wire import (
     VIEW_TYPES,
     Encoded,
@@ -190,7 +191,7 @@ def run_create(request, fields: Fields, actor: Actor) -> dict:
 
 def run_get(request, fields: Fields, actor: Actor) -> dict:
     run = _run(fields, actor)
-    return {"run": run_out(_with_details([run])[0])}
+    return {"run": {**run_out(_with_details([run])[0]), **run_io_out([run.pk])[run.pk]}}
 
 
 def run_update(request, fields: Fields, actor: Actor) -> dict:
@@ -231,7 +232,8 @@ def run_search(request, fields: Fields, actor: Actor) -> Encoded:
         page_token=fields.str("page_token") or None,
         prefetch=False,
     )
-    return run_rows_out(runs, run_details(runs), next_token)
+    io = run_io_fragments([run.pk for run in runs])
+    return run_rows_out(runs, run_details(runs), next_token, io)
 
 
 def _metric(item: dict, path: str) -> MetricIn:

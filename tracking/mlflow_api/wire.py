@@ -231,6 +231,7 @@ def run_out(run: Run) -> dict:
         metrics=[metric_out(m) for m in run.latest_metrics.all()],
         params=_key_values(run.params.all()),
         tags=_key_values(run.tags.all()),
+        outputs=True,
     )
 
 
@@ -241,7 +242,7 @@ def new_run_out(run: Run, tags: dict[str, str]) -> dict:
     )
 
 
-def _run_out(run: Run, *, metrics: list, params: list, tags: list) -> dict:
+def _run_out(run: Run, *, metrics: list, params: list, tags: list, outputs: bool = False) -> dict:
     data: dict = {}
     if metrics:
         data["metrics"] = metrics
@@ -249,7 +250,11 @@ def _run_out(run: Run, *, metrics: list, params: list, tags: list) -> dict:
         data["params"] = params
     if tags:
         data["tags"] = tags
-    return {"info": run_info_out(run), "data": data, "inputs": {}}
+    out = {"info": run_info_out(run), "data": data, "inputs": {}}
+    if outputs:
+        # runs/get and runs/search write both, as MLflow's server; runs/create only inputs.
+        out["outputs"] = {}
+    return out
 
 
 def _metric_rows_out(rows: Iterable[tuple[str, float, bool, int, int]]) -> str:
@@ -268,7 +273,7 @@ def _key_value_rows_out(rows: Iterable[tuple[str, str]]) -> str:
     return ",".join([f'{{"key":{_string(key)},"value":{_string(value)}}}' for key, value in rows])
 
 
-def _run_row_out(run: RunRow, details: RunDetails) -> str:
+def _run_row_out(run: RunRow, details: RunDetails, io: dict[int, str]) -> str:
     info = (
         f'{{"run_id":{_string(run.run_id)},"run_uuid":{_string(run.run_id)}'
         f',"run_name":{_string(run.name)},"experiment_id":"{run.experiment_id}"'
@@ -287,20 +292,27 @@ def _run_row_out(run: RunRow, details: RunDetails) -> str:
         data.append(f'"params":[{_key_value_rows_out(params)}]')
     if tags := details.tags.get(run.pk):
         data.append(f'"tags":[{_key_value_rows_out(tags)}]')
-    return f'{{"info":{info}}},"data":{{{",".join(data)}}},"inputs":{{}}}}'
+    run_io = io.get(run.pk, '"inputs":{},"outputs":{}')
+    return f'{{"info":{info}}},"data":{{{",".join(data)}}},{run_io}}}'
 
 
-def run_rows_out(runs: list[RunRow], details: RunDetails, next_token: str | None) -> Encoded:
+def run_rows_out(
+    runs: list[RunRow],
+    details: RunDetails,
+    next_token: str | None,
+    io: dict[int, str] | None = None,
+) -> Encoded:
     """runs/search's body, written straight from `tracking.selectors.runs.RunRow`s and their
     `RunDetails`.
 
     Byte for byte what `dumps({"runs": [run_out(...)], ...})` writes, without the dicts: a page
     of 100 runs has some 3,500 of them, and building then encoding them cost more than the three
-    queries that read them.
+    queries that read them. `io` holds each run's `"inputs":...,"outputs":...` members by pk.
     """
     parts = []
     if runs:
-        parts.append('"runs":[' + ",".join([_run_row_out(run, details) for run in runs]) + "]")
+        rows = [_run_row_out(run, details, io or {}) for run in runs]
+        parts.append('"runs":[' + ",".join(rows) + "]")
     if next_token:
         parts.append('"next_page_token":' + _string(next_token))
     return Encoded("{" + ",".join(parts) + "}")
