@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
+from django.db.models import QuerySet
 from django.http import Http404, HttpResponse
 from django.utils.decorators import method_decorator
 from django.views import View
@@ -13,7 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 from rest_framework.authentication import SessionAuthentication
 
-from accounts.access import Actor, require_role
+from accounts.access import Actor, projects_for, require_role
 from accounts.authentication import ApiTokenAuthentication
 from accounts.models import Project, Role
 from tracking.errors import AlreadyExists, InvalidInput, NotFound
@@ -21,7 +22,7 @@ from tracking.mlflow_api.wire import Fields, dumps
 from tracking.models import DEFAULT_EXPERIMENT_NAME, Experiment
 from tracking.search import SearchError
 from tracking.selectors.lookups import experiment_for_user
-from tracking.validation import parse_pk
+from tracking.validation import experiment_pks, parse_pk
 
 logger = logging.getLogger(__name__)
 
@@ -171,6 +172,16 @@ def experiment_by_id(actor: Actor, experiment_id: str, need: Role = Role.VIEWER)
     if pk is None:
         raise NotFound(f"No experiment with id '{experiment_id[:50]}'.")
     return experiment_for_user(actor=actor, experiment_id=pk, need=need)
+
+
+def experiments_by_ids(actor: Actor, ids: list) -> QuerySet[Experiment]:
+    """The experiments among MLflow's ids that the actor may see ("0" is the token project's
+    Default); InvalidInput for a value that cannot be an id."""
+    ids = [str(value) for value in ids]
+    pks = experiment_pks([value for value in ids if value != "0"])
+    if "0" in ids:
+        pks.append(experiment_by_id(actor, "0").pk)
+    return Experiment.objects.filter(pk__in=pks, project__in=projects_for(actor=actor))
 
 
 class UnknownEndpoint(MlflowEndpoint):

@@ -10,10 +10,10 @@ from django.db import transaction
 from accounts.access import Actor, projects_for
 from accounts.models import Role
 from tracking.errors import InvalidInput, NotFound
-from tracking.mlflow_api.base import experiment_by_id
+from tracking.mlflow_api.base import experiments_by_ids
 from tracking.mlflow_api.logged_models import _model, run_of
 from tracking.mlflow_api.wire import Fields, metric_out
-from tracking.models import Experiment, Run, RunModelLink
+from tracking.models import Run, RunModelLink
 from tracking.selectors.datasets import dataset_summaries, run_dataset_inputs
 from tracking.selectors.logged_models import run_model_links
 from tracking.selectors.metric_bulk import MAX_HISTORY_RESULTS, metric_history_bulk
@@ -80,8 +80,7 @@ def search_datasets(request, fields: Fields, actor: Actor) -> dict:
             "experiment_ids.",
             field="experiment_ids",
         )
-    pks = [experiment_by_id(actor, "0").pk if i == "0" else int(i) for i in ids if i.isdigit()]
-    experiments = Experiment.objects.filter(pk__in=pks, project__in=projects_for(actor=actor))
+    experiments = experiments_by_ids(actor, ids)
     summaries = []
     for row in dataset_summaries(experiments=experiments):
         summary = {

@@ -9,13 +9,18 @@ from collections.abc import Callable
 
 from django.http import FileResponse, HttpResponse
 
-from accounts.access import Actor, projects_for
+from accounts.access import Actor
 from accounts.models import Role
 from tracking import artifacts
 from tracking.errors import InvalidInput
-from tracking.mlflow_api.base import MlflowEndpoint, experiment_by_id, json_response
+from tracking.mlflow_api.base import (
+    MlflowEndpoint,
+    experiment_by_id,
+    experiments_by_ids,
+    json_response,
+)
 from tracking.mlflow_api.wire import Fields, dumps, float_out
-from tracking.models import Experiment, LoggedModel, LoggedModelStatus, Run, RunModelLink
+from tracking.models import LoggedModel, LoggedModelStatus, Run, RunModelLink
 from tracking.selectors.logged_models import logged_model_for_user, logged_model_search
 from tracking.selectors.lookups import run_for_user
 from tracking.services import logged_models as services
@@ -170,8 +175,7 @@ def search(request, fields: Fields, actor: Actor) -> dict:
         raise InvalidInput(
             "Missing value for required parameter 'experiment_ids'.", field="experiment_ids"
         )
-    pks = [experiment_by_id(actor, "0").pk if i == "0" else int(i) for i in ids if i.isdigit()]
-    experiments = Experiment.objects.filter(pk__in=pks, project__in=projects_for(actor=actor))
+    experiments = experiments_by_ids(actor, ids)
     datasets = fields.list("datasets")
     order_by = fields.list("order_by")
     models, token = logged_model_search(

@@ -9,12 +9,12 @@ from django.http import HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from accounts.access import Actor, projects_for
+from accounts.access import Actor
 from accounts.models import Role
 from tracking import artifacts
 from tracking.batch import MetricColumns, MetricIn, ParamIn, TagIn
 from tracking.errors import InvalidInput, NotFound
-from tracking.mlflow_api.base import experiment_by_id, token_project
+from tracking.mlflow_api.base import experiment_by_id, experiments_by_ids, token_project
 from tracking.mlflow_api.datasets import run_io_fragments, run_io_out
 from tracking.mlflow_api.wire import (
     VIEW_TYPES,
@@ -48,7 +48,6 @@ from tracking.validation import (
     INT64_MAX,
     INT64_MIN,
     MAX_BATCH_BYTES,
-    experiment_pks,
     parse_pk,
     validate_max_results,
 )
@@ -217,11 +216,7 @@ def run_restore(request, fields: Fields, actor: Actor) -> dict:
 
 
 def run_search(request, fields: Fields, actor: Actor) -> Encoded:
-    ids = [str(i) for i in fields.list("experiment_ids")]
-    if "0" in ids:
-        ids[ids.index("0")] = str(experiment_by_id(actor, "0").pk)
-    pks = experiment_pks(ids)
-    experiments = Experiment.objects.filter(pk__in=pks, project__in=projects_for(actor=actor))
+    experiments = experiments_by_ids(actor, fields.list("experiment_ids"))
     max_results = validate_max_results(fields.int("max_results", default=DEFAULT_MAX_RESULTS))
     runs, next_token = search_runs(
         experiments=experiments,
