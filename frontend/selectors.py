@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 
 from django.db.models import Count, F, FilteredRelation, Q, QuerySet, Subquery
 
-from tracking.models import LatestMetric, Param, Run, RunTag
+from tracking.filters import RunFilter
+from tracking.models import Experiment, LatestMetric, Param, Run, RunStatus, RunTag
+from tracking.selectors.runs import run_queryset
 from tracking.selectors.summaries import KeySummary
 
 PAGE_SIZE = 50
@@ -82,6 +84,58 @@ class Sort:
         if column is None:
             return cls(Column("attr", "start"), True)
         return cls(column, descending)
+
+
+@dataclass(frozen=True)
+class RunsQuery:
+    """What the runs table and the chart view show: MLflow's filter, the quick filters, the sort."""
+
+    filter: str = ""
+    status: str = ""
+    mine: bool = False
+    sort: Sort = field(default_factory=lambda: Sort.parse(None))
+
+    @classmethod
+    def from_get(cls, get) -> RunsQuery:
+        status = get.get("status", "")
+        return cls(
+            filter=get.get("filter", "").strip(),
+            status=status if status in RunStatus.values else "",
+            mine=get.get("mine") == "1",
+            sort=Sort.parse(get.get("sort")),
+        )
+
+    @property
+    def narrowed(self) -> bool:
+        return bool(self.filter or self.status or self.mine)
+
+    def state(self) -> dict[str, str]:
+        return {
+            "filter": self.filter,
+            "status": self.status,
+            "mine": "1" if self.mine else "",
+            "sort": self.sort.token,
+        }
+
+
+def experiment_runs(*, experiment: Experiment, user, query: RunsQuery) -> QuerySet[Run]:
+    """The experiment's active runs that match the query, sorted for keyset paging: the one
+    query of the runs table, its CSV and the chart view. Raises SearchError for a bad filter."""
+    runs = run_queryset(
+        experiments=[experiment],
+        filter_string=query.filter,
+        order_by=None,
+        run_view_type="ACTIVE_ONLY",
+    )
+    # The quick filters are the native API's RunFilter, so both surfaces filter alike.
+    runs = RunFilter(
+        {
+            "status": [query.status] if query.status else [],
+            "user": user.get_username() if query.mine else "",
+        },
+        queryset=runs,
+    ).qs
+    return sorted_runs(runs.select_related("user"), query.sort)
 
 
 def sorted_runs(runs: QuerySet[Run], sort: Sort) -> QuerySet[Run]:

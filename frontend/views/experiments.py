@@ -18,10 +18,9 @@ from frontend import selectors
 from frontend.forms import ExperimentForm
 from frontend.views.common import can_edit, can_manage, get_experiment, get_project, get_run
 from tracking.errors import TrackingError
-from tracking.filters import ExperimentFilter, RunFilter
+from tracking.filters import ExperimentFilter
 from tracking.models import DEFAULT_EXPERIMENT_NAME, Experiment, Lifecycle, Run, RunStatus
 from tracking.search import SearchError
-from tracking.selectors.runs import run_queryset
 from tracking.services.experiments import (
     experiment_create,
     experiment_delete,
@@ -62,34 +61,18 @@ def _table_columns(request, experiment: Experiment) -> tuple[list, list[str], li
 def runs_table(request, experiment: Experiment) -> dict:
     """The runs table of the request's filter, sort, columns and page, as template context."""
     get = request.GET
-    filter_string = get.get("filter", "").strip()
-    status = get.get("status", "")
-    mine = get.get("mine") == "1"
-    sort = selectors.Sort.parse(get.get("sort"))
+    query = selectors.RunsQuery.from_get(get)
+    sort = query.sort
     error, error_position = None, None
     try:
-        runs = run_queryset(
-            experiments=[experiment],
-            filter_string=filter_string,
-            order_by=None,
-            run_view_type="ACTIVE_ONLY",
-        )
+        runs = selectors.experiment_runs(experiment=experiment, user=request.user, query=query)
     except SearchError as exc:
         error, error_position = str(exc), getattr(exc, "position", None)
-        runs = Run.objects.none()
-    # The quick filters are the native API's RunFilter, so both surfaces filter alike.
-    runs = RunFilter(
-        {
-            "status": [status] if status in RunStatus.values else [],
-            "user": request.user.get_username() if mine else "",
-        },
-        queryset=runs,
-    ).qs
+        runs = selectors.sorted_runs(Run.objects.none(), sort)
     # Unfiltered, child runs sit under their parent (expandable); a filter shows every match.
-    grouped = not (filter_string or status or mine)
+    grouped = not query.narrowed
     if grouped:
         runs = runs.filter(parent__isnull=True)
-    runs = selectors.sorted_runs(runs.select_related("user"), sort)
     cursor = selectors.decode_cursor(get["after"]) if get.get("after") else None
     if cursor is not None:
         runs = selectors.after_cursor(runs, sort, cursor)
@@ -102,12 +85,7 @@ def runs_table(request, experiment: Experiment) -> dict:
     columns, param_keys, metric_keys = _table_columns(request, experiment)
     rows = selectors.run_rows(page, columns)
 
-    state = {
-        "filter": filter_string,
-        "status": status if status in RunStatus.values else "",
-        "mine": "1" if mine else "",
-        "sort": sort.token,
-    }
+    state = query.state()
     base = [(k, v) for k, v in state.items() if v] + [("col", c.id) for c in columns]
     if "col" in get and not columns:
         base.append(("col", ""))
