@@ -264,3 +264,59 @@ def runs_params(runs: list[Run]) -> dict[str, dict[int, str]]:
 def runs_metric_keys(runs: list[Run]) -> list[str]:
     keys = LatestMetric.objects.filter(run__in=runs).values_list("key", flat=True)
     return sorted(set(keys.order_by().distinct()))
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """`params.<key>` or `tags.<key>`: the chart view draws one aggregated curve per value."""
+
+    kind: str  # "param" or "tag"
+    key: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.kind}s.{self.key}"
+
+    @classmethod
+    def parse(cls, value: str) -> Grouping | None:
+        for kind in ("param", "tag"):
+            prefix = f"{kind}s."
+            if value.startswith(prefix) and len(value) > len(prefix):
+                return cls(kind, value[len(prefix) :])
+        return None
+
+
+NO_VALUE = "(none)"
+
+
+def run_groups(runs: list[Run], grouping: Grouping) -> dict[int, str]:
+    """Run pk -> the run's value of the grouping key (NO_VALUE without one), in one query."""
+    model = Param if grouping.kind == "param" else RunTag
+    values = dict(
+        model.objects.filter(run__in=runs, key=grouping.key).values_list("run_id", "value")
+    )
+    return {run.pk: values.get(run.pk, NO_VALUE) for run in runs}
+
+
+def chart_keys(runs: list[Run]) -> tuple[list[str], list[str], list[str]]:
+    """Param keys, tag keys (without MLflow's own) and metric keys (model metrics first, then
+    system metrics) of the runs, in three queries."""
+    if not runs:
+        return [], [], []
+    params = Param.objects.filter(run__in=runs).values_list("key", flat=True)
+    tags = RunTag.objects.filter(run__in=runs).exclude(key__startswith="mlflow.")
+    metrics = LatestMetric.objects.filter(run__in=runs).values_list("key", flat=True)
+    metric_keys = sorted(set(metrics.order_by().distinct()))
+    return (
+        sorted(set(params.order_by().distinct())),
+        sorted(set(tags.values_list("key", flat=True).order_by().distinct())),
+        [k for k in metric_keys if not k.startswith(SYSTEM_PREFIX)]
+        + [k for k in metric_keys if k.startswith(SYSTEM_PREFIX)],
+    )
+
+
+def colour_indexes(runs: list[Run]) -> dict[int, int]:
+    """Run pk -> its colour's index: by start time, so re-sorting the view keeps every run's
+    colour, and the first 20 runs never share one (charts.js holds the palette)."""
+    ordered = sorted(runs, key=lambda run: (run.start_time, run.run_id))
+    return {run.pk: i for i, run in enumerate(ordered)}

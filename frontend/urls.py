@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from frontend.views import compare, experiments, metrics, projects, runs
+from frontend.views import charts, compare, experiments, metrics, projects, runs
 
 run = "p/<slug:slug>/runs/<str:run_id>/"
 
@@ -32,6 +32,16 @@ urlpatterns = [
         "p/<slug:slug>/e/<int:experiment_id>/purge/",
         experiments.experiment_purge_page,
         name="experiment_purge",
+    ),
+    path(
+        "p/<slug:slug>/e/<int:experiment_id>/charts/",
+        charts.experiment_charts,
+        name="experiment_charts",
+    ),
+    path(
+        "p/<slug:slug>/e/<int:experiment_id>/charts/series.json",
+        charts.experiment_charts_series,
+        name="experiment_charts_series",
     ),
     path("p/<slug:slug>/compare/", compare.compare, name="compare"),
     path(run, runs.run_overview, name="run"),

@@ -128,6 +128,11 @@ def runs_table(request, experiment: Experiment) -> dict:
             "runs_csv", kwargs={"slug": experiment.project.slug, "experiment_id": experiment.pk}
         )
         + url_with(after=get.get("after", "")),
+        "charts_url": reverse(
+            "experiment_charts",
+            kwargs={"slug": experiment.project.slug, "experiment_id": experiment.pk},
+        )
+        + url_with(),
         "live": any(row.run.status == RunStatus.RUNNING for row in rows),
         "param_keys": param_keys,
         "metric_keys": metric_keys,

@@ -166,3 +166,129 @@ def test_a_user_browses_filters_charts_and_compares_runs(
     page.goto(f"{base}/p/alpha/runs/{runs['good'].run_id}/artifacts/")
     assert "No artifacts" in page.inner_text("main")
     shot(page, "09-artifacts")
+
+
+def log_in(page, base: str, username: str = "alice") -> None:
+    page.goto(f"{base}/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", f"{username}-password-1")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
+
+
+def seed_sweep(experiment, user, n: int = 12):
+    """A parent with n trials: lr and optimizer vary, loss and val_loss fall, one NaN."""
+    import math
+
+    from tests.frontend.seed import T0, add_metric, make_run
+
+    parent = make_run(experiment, name="sweep", user=user, start=T0, params={"epochs": "10"})
+    trials = []
+    for i in range(n):
+        trial = make_run(
+            experiment,
+            name=f"trial-{i:02d}",
+            user=user,
+            start=T0 + 1000 * (i + 1),
+            parent=parent,
+            params={"lr": str(10 ** -(1 + i % 3)), "optimizer": "adam" if i % 2 else "sgd"},
+        )
+        for key in ("loss", "val_loss"):
+            values = [(1 + i / 10) / (s + 1) + 0.01 * (s % 5) for s in range(60)]
+            if key == "loss" and i == 0:
+                values[30] = math.nan
+            add_metric(trial, key, values)
+        add_metric(trial, "gpu_memory", [60_000 + 100 * s for s in range(60)])
+        trials.append(trial)
+    return parent, trials
+
+
+def test_the_chart_view_overlays_every_run_and_groups_them(
+    page, live_server, project, default_experiment, alice
+):
+    _, trials = seed_sweep(default_experiment, alice)
+    base = live_server.url
+    log_in(page, base)
+    page.goto(f"{base}/p/alpha/e/{default_experiment.pk}/?filter=params.optimizer+%3D+%27adam%27")
+    page.click("#charts-view-link")
+    page.wait_for_url("**/charts/**")
+    assert "filter=params.optimizer" in page.url  # the toggle keeps the filter
+    adam = [t for t in trials if int(t.name[-2:]) % 2]
+    assert page.locator("#chart-runs li").count() == len(adam)
+    cards = page.locator("#runs-charts .chart-card")
+    assert sorted(cards.nth(i).get_attribute("data-key") for i in range(cards.count())) == [
+        "gpu_memory",
+        "loss",
+        "val_loss",
+    ]
+    page.wait_for_function(
+        "[...document.querySelectorAll('#runs-charts .chart-card')]"
+        ".every(c => c.dataset.state === 'drawn')"
+    )
+    assert page.get_attribute('.chart-card[data-key="loss"]', "data-lines") == str(len(adam))
+    assert canvas_has_ink(page, '.chart-card[data-key="loss"]')
+    # Every run is named in the chart's series, each in its own colour.
+    names = page.eval_on_selector(
+        '.chart-card[data-key="loss"] .chart', "c => c.uplot.series.slice(1).map(s => s.label)"
+    )
+    assert sorted(names) == sorted(t.name for t in adam)
+    colours = page.eval_on_selector(
+        '.chart-card[data-key="loss"] .chart', "c => c.uplot.series.slice(1).map(s => s._stroke)"
+    )
+    assert len(set(colours)) == len(adam)
+    # The y axis is as wide as "61,900", so no digit is cut off.
+    widths = page.eval_on_selector(
+        '.chart-card[data-key="gpu_memory"] .chart',
+        """c => {
+            const u = c.uplot, ctx = u.ctx;
+            ctx.font = u.axes[1].font[0];
+            const labels = u.axes[1]._values || [];
+            const text = labels.reduce((a, v) => v && v.length > a.length ? v : a, '');
+            return [u.axes[1]._size, ctx.measureText(text).width / devicePixelRatio, text];
+        }""",
+    )
+    assert widths[0] > widths[1] and widths[2].replace(",", "").isdigit(), widths
+    assert len(widths[2].replace(",", "")) == 5
+    # Hovering shows the values under the cursor.
+    box = page.locator('.chart-card[data-key="val_loss"] .u-over').bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    tip = page.locator('.chart-card[data-key="val_loss"] .chart-tip')
+    tip.wait_for(state="visible")
+    assert "trial-" in tip.inner_text()
+    shot(page, "10-charts")
+
+    # Hiding a run takes its line away and is kept in the URL.
+    page.uncheck(f'#chart-runs input[value="{adam[0].run_id}"]')
+    page.wait_for_function(
+        f"document.querySelector('.chart-card[data-key=\"loss\"]').dataset.lines === "
+        f"'{len(adam) - 1}'"
+    )
+    assert f"hide={adam[0].run_id}" in page.url
+    page.check("#log-y")
+    page.fill("#smoothing", "0.6")
+    page.dispatch_event("#smoothing", "input")
+    page.wait_for_function(
+        "location.search.includes('smooth=0.6') && location.search.includes('log=1')"
+    )
+    page.reload()
+    page.wait_for_function(
+        "document.querySelector('.chart-card[data-key=\"loss\"]').dataset.state === 'drawn'"
+    )
+    assert page.is_checked("#log-y")
+    assert not page.is_checked(f'#chart-runs input[value="{adam[0].run_id}"]')
+
+    # Grouped by lr: one mean line and its band per value.
+    page.goto(f"{base}/p/alpha/e/{default_experiment.pk}/charts/?group_by=params.lr")
+    page.wait_for_function(
+        "document.querySelector('.chart-card[data-key=\"loss\"]').dataset.state === 'drawn'"
+    )
+    labels = page.eval_on_selector(
+        '.chart-card[data-key="loss"] .chart', "c => c.uplot.series.slice(1).map(s => s.label)"
+    )
+    means = [label for label in labels if label.startswith("params.lr = ") and "(" in label]
+    assert len([m for m in means if not m.endswith(" max") and not m.endswith(" min")]) == 3
+    assert (
+        page.eval_on_selector('.chart-card[data-key="loss"] .chart', "c => c.uplot.bands.length")
+        == 3
+    )
+    shot(page, "11-charts-grouped")

@@ -1,0 +1,194 @@
+// The chart view of an experiment: one chart per metric with every shown run overlaid, or each
+// group's mean with a band from its min to its max. What is shown lives in the URL.
+(function () {
+  "use strict";
+  var C = window.MLPCharts;
+  var source = document.getElementById("charts-spec");
+  if (!source || !C) return;
+  var spec = JSON.parse(source.textContent);
+  var grid = document.getElementById("runs-charts");
+  var list = document.getElementById("chart-runs");
+  var axisSelect = document.getElementById("x-axis");
+  var smoothing = document.getElementById("smoothing");
+  var smoothingValue = document.getElementById("smoothing-value");
+  var logY = document.getElementById("log-y");
+  var chartFilter = document.getElementById("chart-filter");
+  var cards = Array.prototype.slice.call(grid.querySelectorAll(".chart-card"));
+  var hidden = new Set(spec.hidden);
+  var byId = {};
+  spec.runs.forEach(function (run) { byId[run.id] = run; });
+  var cache = new Map();
+  var plots = new Map();
+
+  axisSelect.value = spec.x;
+  smoothing.value = String(Math.min(0.99, Math.max(0, parseFloat(spec.smoothing) || 0)));
+  smoothingValue.textContent = smoothing.value;
+  logY.checked = !!spec.log;
+
+  // In a grouped view a group's colour is its place among the groups, in the runs' order.
+  var groupNames = [];
+  if (spec.groupBy) {
+    spec.runs.forEach(function (run) {
+      if (groupNames.indexOf(run.group) === -1) groupNames.push(run.group);
+    });
+  }
+  function runColour(run) {
+    return spec.groupBy ? C.colour(groupNames.indexOf(run.group)) : C.colour(run.colour);
+  }
+
+  list.querySelectorAll("li").forEach(function (item) {
+    var run = byId[item.dataset.runId];
+    item.querySelector(".swatch").style.background = runColour(run);
+    item.querySelector("input").checked = !hidden.has(run.id);
+    if (spec.groupBy) item.querySelector(".group-value").textContent = run.group;
+  });
+
+  function updateUrl() {
+    var params = new URLSearchParams(window.location.search);
+    function put(name, value, fallback) {
+      if (value && value !== fallback) params.set(name, value); else params.delete(name);
+    }
+    put("x", axisSelect.value, "step");
+    put("smooth", smoothing.value, "0");
+    put("log", logY.checked ? "1" : "", "");
+    put("hide", Array.from(hidden).join(","), "");
+    var query = params.toString();
+    history.replaceState(null, "", window.location.pathname + (query ? "?" + query : ""));
+  }
+
+  function groupLines(runs, gridSpec, weight) {
+    var groups = new Map();
+    runs.forEach(function (series) {
+      var name = byId[series.run_id].group;
+      if (!groups.has(name)) groups.set(name, { runs: 0, buckets: new Map() });
+      var group = groups.get(name);
+      group.runs += 1;
+      series.x.forEach(function (x, i) {
+        var b = Math.floor((x - gridSpec.lo) / gridSpec.width);
+        if (!group.buckets.has(b)) group.buckets.set(b, { x: 0, values: [] });
+        var bucket = group.buckets.get(b);
+        bucket.x += x;
+        bucket.values.push(series.last[i]);
+      });
+    });
+    var lines = [];
+    groups.forEach(function (group, name) {
+      var keys = Array.from(group.buckets.keys()).sort(function (a, b) { return a - b; });
+      var line = { x: [], y: [], lo: [], hi: [] };
+      keys.forEach(function (b) {
+        var bucket = group.buckets.get(b);
+        var values = bucket.values;
+        line.x.push(Math.round(bucket.x / values.length));
+        line.y.push(values.reduce(function (s, v) { return s + v; }, 0) / values.length);
+        line.lo.push(Math.min.apply(null, values));
+        line.hi.push(Math.max.apply(null, values));
+      });
+      line.y = C.ema(line.y, weight);
+      line.label = spec.groupBy + " = " + name + " (" + group.runs + " run" + (group.runs === 1 ? "" : "s") + ")";
+      line.color = C.colour(groupNames.indexOf(name));
+      line.width = 2;
+      lines.push(line);
+    });
+    return lines;
+  }
+
+  function render(card) {
+    var entry = cache.get(card.dataset.key);
+    if (!entry) return;
+    var data = entry.data;
+    var weight = parseFloat(smoothing.value) || 0;
+    var shown = data.runs.filter(function (series) { return byId[series.run_id] && !hidden.has(series.run_id); });
+    var lines = spec.groupBy && data.grid
+      ? groupLines(shown, data.grid, weight)
+      : shown.map(function (series) {
+        var run = byId[series.run_id];
+        return { label: run.name, color: runColour(run), x: series.x, y: C.ema(series.last, weight), nanX: series.nan_x };
+      });
+    if (plots.has(card)) plots.get(card).destroy();
+    var target = card.querySelector(".chart");
+    if (!lines.length) {
+      plots.delete(card);
+      target.textContent = "No shown run logged this metric.";
+    } else {
+      plots.set(card, C.drawLines(target, lines, entry.axis, { logY: logY.checked }));
+    }
+    card.dataset.lines = String(lines.length);
+    card.dataset.state = "drawn";
+  }
+
+  function load(card) {
+    var axis = axisSelect.value;
+    var target = card.querySelector(".chart");
+    card.dataset.state = "loading";
+    var params = new URLSearchParams({
+      key: card.dataset.key, x: axis, points: String(Math.min(2000, Math.max(200, target.clientWidth || 400))),
+    });
+    var url = spec.seriesUrl + (spec.seriesUrl.indexOf("?") === -1 ? "?" : "&") + params.toString();
+    C.fetchJson(url).then(function (data) {
+      cache.set(card.dataset.key, { axis: axis, data: data });
+      render(card);
+    }).catch(function () {
+      target.textContent = "Could not load this chart.";
+      card.dataset.state = "error";
+    });
+  }
+
+  var observer = new IntersectionObserver(function (entries) {
+    entries.forEach(function (entry) {
+      if (entry.isIntersecting && !entry.target.hidden) {
+        observer.unobserve(entry.target);
+        load(entry.target);
+      }
+    });
+  }, { rootMargin: "200px" });
+
+  function observeAll() {
+    cards.forEach(function (card) {
+      if (!card.hidden && !card.dataset.state) observer.observe(card);
+    });
+  }
+
+  function redrawAll() {
+    cards.forEach(function (card) { if (card.dataset.state === "drawn") render(card); });
+  }
+
+  list.addEventListener("change", function (event) {
+    var id = event.target.value;
+    if (event.target.checked) hidden.delete(id); else hidden.add(id);
+    updateUrl();
+    redrawAll();
+  });
+  function setAll(show) {
+    list.querySelectorAll("input").forEach(function (box) {
+      box.checked = show;
+      if (show) hidden.delete(box.value); else hidden.add(box.value);
+    });
+    updateUrl();
+    redrawAll();
+  }
+  document.getElementById("show-all").addEventListener("click", function () { setAll(true); });
+  document.getElementById("hide-all").addEventListener("click", function () { setAll(false); });
+  smoothing.addEventListener("input", function () {
+    smoothingValue.textContent = smoothing.value;
+    updateUrl();
+    redrawAll();
+  });
+  logY.addEventListener("change", function () { updateUrl(); redrawAll(); });
+  axisSelect.addEventListener("change", function () {
+    updateUrl();
+    cache.clear();
+    cards.forEach(function (card) {
+      observer.unobserve(card);
+      delete card.dataset.state;
+    });
+    observeAll();
+  });
+  chartFilter.addEventListener("input", function () {
+    var matches = C.matcher(chartFilter.value);
+    cards.forEach(function (card) { card.hidden = !matches(card.dataset.key); });
+    observeAll();
+  });
+  // The table link keeps the filter; the chart settings stay with the charts.
+  document.getElementById("chart-controls").addEventListener("submit", function (event) { event.preventDefault(); });
+  observeAll();
+})();
