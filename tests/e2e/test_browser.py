@@ -292,3 +292,34 @@ def test_the_chart_view_overlays_every_run_and_groups_them(
         == 3
     )
     shot(page, "11-charts-grouped")
+
+
+def test_live_refresh_keeps_ticked_boxes_expanded_children_and_scroll(
+    page, live_server, project, default_experiment, alice
+):
+    from tracking.models import LatestMetric
+
+    runs = seed_experiment(default_experiment, alice)
+    base = live_server.url
+    log_in(page, base)
+    page.set_viewport_size({"width": 1400, "height": 420})
+    page.goto(f"{base}/p/alpha/")
+    assert page.get_attribute("#runs-table", "data-live-url")  # a run is in progress
+    page.check(f'input[name="runs"][value="{runs["good"].run_id}"]')
+    page.click(f'tr[data-run-id="{runs["good"].run_id}"] button.expand')
+    page.wait_for_selector(f'tr.child-row[data-run-id="{runs["child"].run_id}"]')
+    page.evaluate("window.scrollTo(0, 150)")
+    scrolled = page.evaluate("window.scrollY")
+    assert scrolled > 0
+
+    # The running run logs a new accuracy; the next refresh shows it in place.
+    LatestMetric.objects.filter(run=runs["live"], key="accuracy").update(value=0.123456)
+    page.wait_for_function(
+        "(parseInt(document.getElementById('runs-table').dataset.refreshes || '0') >= 1)",
+        timeout=15_000,
+    )
+    assert "0.123456" in page.inner_text(f'tr[data-run-id="{runs["live"].run_id}"]')
+    assert page.is_checked(f'input[name="runs"][value="{runs["good"].run_id}"]')
+    assert page.locator(f'tr.child-row[data-run-id="{runs["child"].run_id}"]').count() == 1
+    assert page.evaluate("window.scrollY") == scrolled
+    shot(page, "12-live-refresh")
