@@ -323,3 +323,34 @@ def test_live_refresh_keeps_ticked_boxes_expanded_children_and_scroll(
     assert page.locator(f'tr.child-row[data-run-id="{runs["child"].run_id}"]').count() == 1
     assert page.evaluate("window.scrollY") == scrolled
     shot(page, "12-live-refresh")
+
+
+def test_nan_is_a_gap_and_a_count(page, live_server, project, default_experiment, alice):
+    import math
+
+    from tests.frontend.seed import T0, add_metric, make_run
+
+    run = make_run(default_experiment, name="nan-run", user=alice, start=T0)
+    values = [math.sin(i / 10) + 2 for i in range(300)]
+    for i in range(140, 160):
+        values[i] = math.nan
+    add_metric(run, "loss", values)
+    base = live_server.url
+    log_in(page, base)
+    page.goto(f"{base}/p/alpha/runs/{run.run_id}/metrics/loss/")
+    page.wait_for_function("document.querySelector('#metric-chart').dataset.axis === 'step'")
+    assert page.inner_text("#nan-count") == "20"
+    gap = page.eval_on_selector(
+        "#metric-chart",
+        """c => {
+            const u = c.uplot, xs = u.data[0], ys = u.data[1];
+            const nulls = xs.filter((x, i) => ys[i] === null);
+            return [u.series[1].spanGaps, nulls];
+        }""",
+    )
+    assert gap[0] is False
+    assert gap[1] and all(140 <= x < 160 for x in gap[1])
+    shot(page, "13-metric-nan-gap")
+    page.goto(f"{base}/p/alpha/runs/{run.run_id}/")
+    row = page.inner_text('#metrics-table tr[data-key="loss"]')
+    assert row.split()[-1] == "20"

@@ -157,23 +157,21 @@
     var data = [toX(xs, axis)];
     var series = [{ label: AXIS_LABELS[axis] }];
     var bands = [];
-    function column(line, values, isMain) {
+    function column(line, values) {
       var out = new Array(xs.length).fill(undefined);
       line.x.forEach(function (x, i) {
         var v = values[i];
         if (options.logY && v !== null && v <= 0) v = undefined;
         out[index.get(x)] = v;
       });
-      if (isMain) {
-        (line.nanX || []).forEach(function (x) {
-          var i = index.get(x);
-          if (out[i] === undefined) out[i] = null;
-        });
-      }
+      (line.nanX || []).forEach(function (x) {
+        var i = index.get(x);
+        if (out[i] === undefined) out[i] = null;
+      });
       return out;
     }
     lines.forEach(function (line) {
-      data.push(column(line, line.y, true));
+      data.push(column(line, line.y));
       var main = series.length;
       series.push({
         label: line.label,
@@ -184,8 +182,8 @@
         points: { show: !!options.points || line.x.length < 2, size: 5 },
       });
       if (line.lo && line.hi) {
-        data.push(column(line, line.hi, false));
-        data.push(column(line, line.lo, false));
+        data.push(column(line, line.hi));
+        data.push(column(line, line.lo));
         series.push({ label: line.label + " max", stroke: fade(line.color, 0.3), width: 1, spanGaps: false, tip: false, points: { show: false } });
         series.push({ label: line.label + " min", stroke: fade(line.color, 0.3), width: 1, spanGaps: false, tip: false, points: { show: false } });
         bands.push({ series: [main + 1, main + 2], fill: fade(line.color, 0.12) });
