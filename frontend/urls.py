@@ -19,6 +19,11 @@ urlpatterns = [
         name="experiment_rename",
     ),
     path(
+        "p/<slug:slug>/e/<int:experiment_id>/description/",
+        experiments.experiment_describe,
+        name="experiment_describe",
+    ),
+    path(
         "p/<slug:slug>/e/<int:experiment_id>/delete/",
         experiments.experiment_remove,
         name="experiment_delete",

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 from accounts.access import Actor
 from accounts.models import Role
 from frontend import selectors
-from frontend.forms import ExperimentForm
+from frontend.forms import DescriptionForm, ExperimentForm
 from frontend.views.common import can_edit, can_manage, get_experiment, get_project, get_run
 from tracking.errors import TrackingError
 from tracking.filters import ExperimentFilter
@@ -266,6 +266,27 @@ def experiment_rename(request, slug: str, experiment_id: int):
         messages.error(request, exc.message)
     else:
         messages.success(request, f"Experiment renamed to {experiment.name}.")
+    return _back(experiment, slug)
+
+
+@login_required
+@require_POST
+def experiment_describe(request, slug: str, experiment_id: int):
+    experiment = get_experiment(request, slug, experiment_id, need=Role.EDITOR)
+    form = DescriptionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "The description is limited to 5,000 characters.")
+        return _back(experiment, slug)
+    try:
+        experiment_update(
+            actor=Actor.from_request(request),
+            experiment=experiment,
+            description=form.cleaned_data["description"],
+        )
+    except TrackingError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Description saved.")
     return _back(experiment, slug)
 
 

@@ -354,3 +354,35 @@ def test_nan_is_a_gap_and_a_count(page, live_server, project, default_experiment
     page.goto(f"{base}/p/alpha/runs/{run.run_id}/")
     row = page.inner_text('#metrics-table tr[data-key="loss"]')
     assert row.split()[-1] == "20"
+
+
+def test_markdown_renders_and_a_script_in_a_description_does_not_run(
+    page, live_server, project, default_experiment, alice
+):
+    from tests.frontend.seed import make_run
+    from tracking.models import RunTag
+
+    hostile = (
+        "Sweep over **lr**.\n\n<script>window.pwned = 1</script>\n\n"
+        '<img src=x onerror="window.pwned = 2"> [click](javascript:window.pwned=3)'
+    )
+    default_experiment.description = hostile
+    default_experiment.save()
+    run = make_run(default_experiment, name="described", user=alice)
+    RunTag.objects.create(run=run, key="mlflow.note.content", value=hostile)
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    base = live_server.url
+    log_in(page, base)
+    for url, box in (
+        (f"{base}/p/alpha/e/{default_experiment.pk}/", "#experiment-description"),
+        (f"{base}/p/alpha/runs/{run.run_id}/", "#run-description"),
+    ):
+        page.goto(url)
+        page.wait_for_load_state("load")
+        assert page.inner_text(f"{box} strong") == "lr"
+        assert page.locator(f"{box} script, {box} img").count() == 0
+        assert page.locator(f'{box} a[href^="javascript"]').count() == 0
+        assert page.evaluate("window.pwned") is None
+    assert dialogs == []
+    shot(page, "14-markdown-description")
