@@ -2,13 +2,16 @@
 
 from django.urls import path
 
-from frontend.views import charts, compare, experiments, metrics, projects, runs
+from frontend.views import charts, compare, experiments, links, metrics, projects, runs
 
 run = "p/<slug:slug>/runs/<str:run_id>/"
 
 urlpatterns = [
     path("", projects.home, name="home"),
     path("projects/new/", projects.project_new, name="project_new"),
+    # Where the landing page sends the client's `#/experiments/...` links (views/links.py).
+    path("go/experiments/<int:experiment_id>/", links.go_experiment, name="go_experiment"),
+    path("go/experiments/<int:experiment_id>/runs/<str:run_id>/", links.go_run, name="go_run"),
     path("p/<slug:slug>/", experiments.project_page, name="project"),
     path("p/<slug:slug>/experiments/new/", experiments.experiment_new, name="experiment_new"),
     path("p/<slug:slug>/e/<int:experiment_id>/", experiments.project_page, name="experiment"),

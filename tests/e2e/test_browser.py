@@ -386,3 +386,30 @@ def test_markdown_renders_and_a_script_in_a_description_does_not_run(
         assert page.evaluate("window.pwned") is None
     assert dialogs == []
     shot(page, "14-markdown-description")
+
+
+def test_the_clients_printed_links_land_on_their_pages(
+    page, live_server, project, default_experiment, alice, charlie, other_project
+):
+    from tests.frontend.seed import make_run
+
+    run = make_run(default_experiment, name="printed", user=alice)
+    base = live_server.url
+    printed = f"{base}/#/experiments/{default_experiment.pk}/runs/{run.run_id}"
+    # Not logged in yet: the link survives the log-in.
+    page.goto(printed)
+    page.wait_for_url("**/accounts/login/**")
+    page.fill("#id_username", "alice")
+    page.fill("#id_password", "alice-password-1")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/p/alpha/runs/{run.run_id}/")
+    assert "printed" in page.inner_text("h1")
+    page.goto(f"{base}/#/experiments/{default_experiment.pk}")
+    page.wait_for_url(f"{base}/p/alpha/e/{default_experiment.pk}/")
+    shot(page, "15-printed-link")
+    # Someone outside the project gets a 404, not the run.
+    page.context.clear_cookies()
+    log_in(page, base, "charlie")
+    page.goto(printed)
+    page.wait_for_url(f"{base}/go/experiments/**")
+    assert "Not found" in page.inner_text("body")
