@@ -23,3 +23,16 @@ class DescriptionForm(forms.Form):
     description = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 5}), required=False, max_length=5000
     )
+
+
+class RunNameForm(forms.Form):
+    name = forms.CharField(max_length=250)
+
+
+class TagForm(forms.Form):
+    key = forms.CharField(max_length=250)
+    value = forms.CharField(max_length=8000, required=False)
+
+
+class TagKeyForm(forms.Form):
+    key = forms.CharField(max_length=250)

@@ -10,19 +10,22 @@ import re
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpResponseBadRequest
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from accounts.access import Actor
 from accounts.models import Role
 from frontend import selectors
-from frontend.forms import DescriptionForm
+from frontend.forms import DescriptionForm, RunNameForm, TagForm, TagKeyForm
 from frontend.views.common import can_edit, get_run
 from tracking.artifacts import artifact_list, artifact_open, safe_artifact_path
 from tracking.errors import TrackingError
 from tracking.models import Param, Run
 from tracking.selectors.summaries import metric_summary_list
 from tracking.services.ingest import TagIn, run_log_batch
+from tracking.services.run_tags import run_set_tag
+from tracking.services.runs import run_delete, run_delete_tag, run_restore, run_update
 
 NOTE_TAG = "mlflow.note.content"
 # Tags the Overview shows as the run's source, not in the general tags table.
@@ -87,6 +90,76 @@ def run_description(request, slug: str, run_id: str):
         else:
             messages.success(request, "Description saved.")
     return redirect("run", slug=slug, run_id=run.run_id)
+
+
+def _form_errors(form) -> str:
+    return " ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
+
+
+def _edit_run(request, slug: str, run_id: str, form_class, change) -> HttpResponse:
+    """Check the editor role, validate the form, call the service, say how it went, go back."""
+    run = get_run(request, slug, run_id, need=Role.EDITOR)
+    form = form_class(request.POST) if form_class else None
+    if form is not None and not form.is_valid():
+        messages.error(request, _form_errors(form))
+    else:
+        try:
+            message = change(Actor.from_request(request), run, form.cleaned_data if form else {})
+        except TrackingError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, message)
+    return redirect("run", slug=slug, run_id=run.run_id)
+
+
+@login_required
+@require_POST
+def run_rename(request, slug: str, run_id: str):
+    def change(actor, run, data):
+        run_update(actor=actor, run=run, name=data["name"])
+        return f"Run renamed to {data['name']}."
+
+    return _edit_run(request, slug, run_id, RunNameForm, change)
+
+
+@login_required
+@require_POST
+def run_remove(request, slug: str, run_id: str):
+    def change(actor, run, data):
+        run_delete(actor=actor, run=run)
+        return "Run deleted; you can restore it from this page."
+
+    return _edit_run(request, slug, run_id, None, change)
+
+
+@login_required
+@require_POST
+def run_bring_back(request, slug: str, run_id: str):
+    def change(actor, run, data):
+        run_restore(actor=actor, run=run)
+        return "Run restored."
+
+    return _edit_run(request, slug, run_id, None, change)
+
+
+@login_required
+@require_POST
+def run_tag_set(request, slug: str, run_id: str):
+    def change(actor, run, data):
+        run_set_tag(actor=actor, run=run, key=data["key"], value=data["value"])
+        return f"Tag {data['key']} saved."
+
+    return _edit_run(request, slug, run_id, TagForm, change)
+
+
+@login_required
+@require_POST
+def run_tag_remove(request, slug: str, run_id: str):
+    def change(actor, run, data):
+        run_delete_tag(actor=actor, run=run, key=data["key"])
+        return f"Tag {data['key']} removed."
+
+    return _edit_run(request, slug, run_id, TagKeyForm, change)
 
 
 def key_matcher(query: str):

@@ -413,3 +413,36 @@ def test_the_clients_printed_links_land_on_their_pages(
     page.goto(printed)
     page.wait_for_url(f"{base}/go/experiments/**")
     assert "Not found" in page.inner_text("body")
+
+
+def test_an_editor_edits_a_run_and_a_viewer_cannot(
+    page, live_server, project, default_experiment, alice, bob
+):
+    from tests.frontend.seed import make_run
+
+    run = make_run(default_experiment, name="to-edit", user=alice)
+    base = live_server.url
+    log_in(page, base)
+    page.goto(f"{base}/p/alpha/runs/{run.run_id}/")
+    page.click("#edit-run summary")
+    page.fill("#run-name", "edited")
+    page.get_by_role("button", name="Rename").click()
+    page.wait_for_selector("h1:has-text('edited')")
+    page.fill("#tag-key", "stage")
+    page.fill("#tag-value", "best")
+    page.get_by_role("button", name="Add tag").click()
+    page.wait_for_selector('#tags-table tr[data-key="stage"]')
+    shot(page, "16-run-edited")
+    page.get_by_role("button", name="Remove tag stage").click()
+    page.wait_for_selector("text=Tag stage removed.")
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.click("#edit-run summary")
+    page.click("#delete-run")
+    page.wait_for_selector("#restore-run")
+    page.click("#restore-run")
+    page.wait_for_selector("#edit-run")
+
+    page.context.clear_cookies()
+    log_in(page, base, "bob")
+    page.goto(f"{base}/p/alpha/runs/{run.run_id}/")
+    assert page.locator("#edit-run, #add-tag, #restore-run").count() == 0

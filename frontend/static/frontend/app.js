@@ -43,6 +43,16 @@
     if (expand) expand.setAttribute("aria-expanded", "true");
   });
 
+  // Forms that ask first (deleting, purging), without inline handlers a CSP would refuse.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form.dataset && form.dataset.confirm && !window.confirm(form.dataset.confirm)) event.preventDefault();
+  });
+  document.addEventListener("change", function (event) {
+    var box = event.target;
+    if (box.hasAttribute && box.hasAttribute("data-autosubmit") && box.form) box.form.submit();
+  });
+
   // Tables with a search box: hide rows whose text does not contain the query.
   document.addEventListener("input", function (event) {
     var box = event.target;
