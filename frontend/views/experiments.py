@@ -29,9 +29,6 @@ from tracking.services.experiments import (
     experiment_update,
 )
 
-DEFAULT_METRIC_COLUMNS = 3
-DEFAULT_PARAM_COLUMNS = 3
-
 
 def _experiments(project, request):
     show_deleted = request.GET.get("deleted") == "1"
@@ -43,19 +40,20 @@ def _experiments(project, request):
     return experiments.order_by("name"), search, show_deleted
 
 
-def _table_columns(request, experiment: Experiment) -> tuple[list, list[str], list[str]]:
-    """The param and metric columns chosen in the URL (or the defaults), and every choice."""
-    param_keys, metric_keys = selectors.column_keys(
-        experiment_runs=Run.objects.active().filter(experiment=experiment)
+def _table_columns(
+    request, experiment: Experiment, *, chooser: bool = True
+) -> tuple[list, selectors.ColumnChoices]:
+    """The columns chosen in the URL (or the defaults), and every choice (without the tag keys
+    when the page shows no chooser)."""
+    choices = selectors.column_choices(
+        experiment_runs=Run.objects.active().filter(experiment=experiment), with_tags=chooser
     )
     if "col" in request.GET:
         columns = [c for c in map(selectors.Column.parse, request.GET.getlist("col")) if c]
-        columns = [c for c in columns if c.kind != "attr"]
+        columns = [c for c in columns if c.kind != "attr" or c.key in selectors.OPTIONAL_ATTRIBUTES]
     else:
-        columns = [selectors.Column("param", k) for k in param_keys[:DEFAULT_PARAM_COLUMNS]] + [
-            selectors.Column("metric", k) for k in metric_keys[:DEFAULT_METRIC_COLUMNS]
-        ]
-    return columns, param_keys, metric_keys
+        columns = choices.default
+    return columns, choices
 
 
 def runs_table(request, experiment: Experiment) -> dict:
@@ -69,10 +67,10 @@ def runs_table(request, experiment: Experiment) -> dict:
     except SearchError as exc:
         error, error_position = str(exc), getattr(exc, "position", None)
         runs = selectors.sorted_runs(Run.objects.none(), sort)
-    # Unfiltered, child runs sit under their parent (expandable); a filter shows every match.
-    grouped = not query.narrowed
-    if grouped:
-        runs = runs.filter(parent__isnull=True)
+    # Unfiltered, child runs sit under their parent (expandable). A filter shows every match, and
+    # so does a sort by a value: a parent without the metric must not hide its best child.
+    grouped = not query.narrowed and sort.column.kind == "attr"
+    runs = runs.filter(parent__isnull=True) if grouped else runs.select_related("parent")
     cursor = selectors.decode_cursor(get["after"]) if get.get("after") else None
     if cursor is not None:
         runs = selectors.after_cursor(runs, sort, cursor)
@@ -82,7 +80,7 @@ def runs_table(request, experiment: Experiment) -> dict:
         page = page[: selectors.PAGE_SIZE]
         next_cursor = selectors.encode_cursor(page[-1].sort_value, page[-1].run_id)
 
-    columns, param_keys, metric_keys = _table_columns(request, experiment)
+    columns, choices = _table_columns(request, experiment)
     rows = selectors.run_rows(page, columns)
 
     state = query.state()
@@ -96,16 +94,13 @@ def runs_table(request, experiment: Experiment) -> dict:
         return "?" + urlencode(pairs)
 
     headers = []
-    for column in [selectors.Column("attr", k) for k in ("name", "status", "user", "start")] + [
-        selectors.Column("attr", "duration"),
-        *columns,
-    ]:
+    for column in [selectors.Column("attr", k) for k in selectors.FIXED_ATTRIBUTES] + columns:
         active = sort.column == column
         next_token = column.id if active and sort.descending else "-" + column.id
         headers.append(
             {
                 "column": column,
-                "label": column.key if column.kind != "attr" else column.key.capitalize(),
+                "label": column.label,
                 "kind": column.kind,
                 "url": url_with(sort=next_token),
                 "aria_sort": ("descending" if sort.descending else "ascending")
@@ -134,8 +129,10 @@ def runs_table(request, experiment: Experiment) -> dict:
         )
         + url_with(),
         "live": any(row.run.status == RunStatus.RUNNING for row in rows),
-        "param_keys": param_keys,
-        "metric_keys": metric_keys,
+        "param_keys": choices.params,
+        "metric_keys": choices.metrics,
+        "tag_keys": choices.tags,
+        "optional_attributes": selectors.OPTIONAL_ATTRIBUTES,
         "chosen": {c.id for c in columns},
         "statuses": RunStatus.choices,
     }
@@ -205,7 +202,7 @@ def run_children(request, slug: str, run_id: str):
     """The child runs of a run, as rows inserted under it when its row is expanded."""
     parent = get_run(request, slug, run_id)
     # Only the columns: the parent's whole table page is not needed to draw its children.
-    columns, _, _ = _table_columns(request, parent.experiment)
+    columns, _ = _table_columns(request, parent.experiment, chooser=False)
     children = list(
         Run.objects.active()
         .filter(parent=parent)

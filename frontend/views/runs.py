@@ -28,15 +28,16 @@ from tracking.services.run_tags import run_set_tag
 from tracking.services.runs import run_delete, run_delete_tag, run_restore, run_update
 
 NOTE_TAG = "mlflow.note.content"
-# Tags the Overview shows as the run's source, not in the general tags table.
-SOURCE_TAGS = (
-    "mlflow.source.name",
-    "mlflow.source.type",
-    "mlflow.source.git.commit",
-    "mlflow.source.git.branch",
-    "mlflow.source.git.repoURL",
-    "mlflow.user",
-)
+# Tags the Overview shows as the run's source, with their labels, not in the general tags table.
+SOURCE_TAGS = {
+    "mlflow.source.name": "Source",
+    "mlflow.source.type": "Source type",
+    "mlflow.source.git.commit": "Git commit",
+    "mlflow.source.git.branch": "Git branch",
+    "mlflow.source.git.repoURL": "Git repository",
+}
+# The user the client claims; the run's user (whoever's token logged it) is shown instead.
+CLIENT_USER_TAG = "mlflow.user"
 PREVIEW_BYTES = 200_000
 TEXT_EXTENSIONS = {".txt", ".log", ".md", ".yaml", ".yml", ".py", ".cfg", ".ini", ".toml"}
 
@@ -62,7 +63,8 @@ def run_overview(request, slug: str, run_id: str):
             "params": list(Param.objects.filter(run=run).order_by("key")),
             "metrics": model + system,
             "description": tags.get(NOTE_TAG, ""),
-            "source_tags": [(k, tags[k]) for k in SOURCE_TAGS if k in tags],
+            "source_tags": [(label, tags[k]) for k, label in SOURCE_TAGS.items() if k in tags],
+            "client_user": tags.get(CLIENT_USER_TAG, ""),
             "tags": sorted(
                 (k, v) for k, v in tags.items() if k != NOTE_TAG and not k.startswith("mlflow.")
             ),

@@ -446,3 +446,40 @@ def test_an_editor_edits_a_run_and_a_viewer_cannot(
     log_in(page, base, "bob")
     page.goto(f"{base}/p/alpha/runs/{run.run_id}/")
     assert page.locator("#edit-run, #add-tag, #restore-run").count() == 0
+
+
+def test_a_sweeps_table_is_compact_and_the_chooser_opens_over_it(
+    page, live_server, project, default_experiment, alice
+):
+    from tests.frontend.seed import T0, add_metric, make_run
+
+    for i in range(40):
+        run = make_run(
+            default_experiment,
+            name=f"a-rather-long-trial-name-for-the-sweep-{i:02d}",
+            user=alice,
+            start=T0 + 1000 * i,
+            params={"epochs": "10", "lr": str(10 ** -(i % 4)), "optimizer": "adam"},
+        )
+        add_metric(run, "val_accuracy", [0.5 + i / 100])
+    base = live_server.url
+    log_in(page, base)
+    page.goto(f"{base}/p/alpha/")
+    rows = page.locator("table.runs tbody tr[data-run-id]")
+    assert rows.count() == 40
+    heights = page.eval_on_selector_all(
+        "table.runs tbody tr[data-run-id]",
+        "rows => rows.map(r => r.getBoundingClientRect().height)",
+    )
+    assert max(heights) < 34, heights  # one line per run, nothing wraps
+    headers = page.inner_text("table.runs thead")
+    assert "lr" in headers and "val_accuracy" in headers and "epochs" not in headers
+    shot(page, "17-compact-table")
+
+    apply = page.get_by_role("button", name="Apply").bounding_box()
+    page.click("details.columns summary")
+    page.fill("#column-search", "epo")
+    visible = page.locator("#column-options label:visible")
+    assert visible.count() == 1 and "epochs" in visible.inner_text()
+    assert page.get_by_role("button", name="Apply").bounding_box() == apply
+    shot(page, "18-column-chooser")

@@ -53,6 +53,16 @@
     if (box.hasAttribute && box.hasAttribute("data-autosubmit") && box.form) box.form.submit();
   });
 
+  // Lists with a search box (the column chooser): hide the labels that do not match.
+  document.addEventListener("input", function (event) {
+    var box = event.target;
+    if (!box.dataset || !box.dataset.filterList) return;
+    var needle = box.value.trim().toLowerCase();
+    document.querySelectorAll("#" + box.dataset.filterList + " label").forEach(function (label) {
+      label.hidden = needle !== "" && label.textContent.toLowerCase().indexOf(needle) === -1;
+    });
+  });
+
   // Tables with a search box: hide rows whose text does not contain the query.
   document.addEventListener("input", function (event) {
     var box = event.target;
