@@ -483,3 +483,54 @@ def test_a_sweeps_table_is_compact_and_the_chooser_opens_over_it(
     assert visible.count() == 1 and "epochs" in visible.inner_text()
     assert page.get_by_role("button", name="Apply").bounding_box() == apply
     shot(page, "18-column-chooser")
+
+
+def test_compare_tables_parallel_coordinates_and_scatter(
+    page, live_server, project, default_experiment, alice
+):
+    import math
+
+    from tests.frontend.seed import T0, add_metric, make_run
+
+    runs = []
+    for i in range(6):
+        run = make_run(
+            default_experiment,
+            name=f"trial-{i}",
+            user=alice,
+            start=T0 + 1000 * i,
+            params={"lr": str(10**-i), "optimizer": ["adam", "sgd", "rmsprop"][i % 3]},
+        )
+        add_metric(run, "val_accuracy", [0.5, math.nan if i == 5 else 0.6 + i / 20])
+        runs.append(run)
+    base = live_server.url
+    log_in(page, base)
+    ids = ",".join(r.run_id for r in runs)
+    page.goto(f"{base}/p/alpha/compare/?runs={ids}")
+    page.wait_for_function("document.getElementById('parallel').dataset.state === 'drawn'")
+    axes = page.eval_on_selector("#parallel", "c => c.parallel")
+    by_name = {axis["name"]: axis for axis in axes}
+    assert by_name["lr"]["log"] is True
+    assert by_name["optimizer"]["categories"] == ["adam", "rmsprop", "sgd"]
+    assert "val_accuracy" in by_name
+    assert page.get_attribute("#parallel", "data-selected") == "6"
+    assert canvas_has_ink(page, "#parallel")
+    # Brush the top half of the metric axis (the last one): the better runs stay coloured.
+    box = page.locator("#parallel").bounding_box()
+    x = box["x"] + box["width"] - 120
+    page.mouse.move(x, box["y"] + 40)
+    page.mouse.down()
+    page.mouse.move(x, box["y"] + 150, steps=5)
+    page.mouse.up()
+    selected = int(page.get_attribute("#parallel", "data-selected"))
+    assert 0 < selected < 6
+    assert "runs in the brushed ranges" in page.inner_text("#parallel-status")
+    page.wait_for_function("document.getElementById('scatter').dataset.state === 'drawn'")
+    # The run whose latest accuracy is NaN is left out, not drawn at 0.
+    assert page.get_attribute("#scatter", "data-points") == "5"
+    page.select_option("#scatter-x", "params.optimizer")
+    page.wait_for_function("location.search.includes('sx=params.optimizer')")
+    shot(page, "19-compare")
+    page.check("#only-diff")
+    page.wait_for_url("**diff=1**")
+    assert page.locator("#compare-params tbody tr").count() == 2

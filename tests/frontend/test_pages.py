@@ -444,9 +444,15 @@ def test_compare_shows_params_side_by_side(alice_client, project, runs):
     assert not rows["optim"]["differs"]
     only = alice_client.get(url, {"runs": f"{good.run_id},{bad.run_id}", "diff": "1"})
     assert [row["key"] for row in only.context["param_rows"]] == ["lr"]
-    parallel = response.context["parallel"]
-    assert parallel["axes"][-1] == "accuracy"
-    assert [r["values"] for r in parallel["runs"]] == [[0.01, "adam", 1.0], [0.1, "adam", 0.5]]
+    data = response.context["compare_data"]
+    # The params that differ are the parallel axes, the first metric the last one.
+    assert data["parallel"] == {"params": ["lr"], "metric": "accuracy"}
+    assert [
+        (r["params"]["lr"], r["params"]["optim"], r["metrics"]["accuracy"]) for r in data["runs"]
+    ] == [
+        (0.01, "adam", 1.0),
+        (0.1, "adam", 0.5),
+    ]
 
 
 def test_compare_ignores_runs_of_other_projects(

@@ -74,7 +74,7 @@
   }
 
   // Values under the cursor, highest first, in a box that follows it.
-  function tooltipPlugin(limit) {
+  function tooltipPlugin(limit, exact) {
     var tip;
     return {
       hooks: {
@@ -91,7 +91,7 @@
           var rows = [];
           u.series.forEach(function (s, i) {
             if (i === 0 || !s.show || s.tip === false) return;
-            var v = nearest(u.data[i], idx);
+            var v = exact ? u.data[i][idx] : nearest(u.data[i], idx);
             if (v !== undefined) rows.push({ label: s.label, color: s._stroke || s.stroke, value: v });
           });
           if (!rows.length) { tip.hidden = true; return; }
@@ -100,7 +100,9 @@
           var head = document.createElement("div");
           head.className = "chart-tip-x";
           var xv = u.data[0][idx];
-          head.textContent = u.series[0].label + " " + (u.scales.x.time ? new Date(xv * 1000).toISOString().replace("T", " ").slice(0, 19) : formatValue(xv));
+          var xText = u.scales.x.time ? new Date(xv * 1000).toISOString().replace("T", " ").slice(0, 19) : formatValue(xv);
+          if (u.axes[0].values && typeof u.axes[0].values === "function") xText = u.axes[0].values(u, [xv], 0, 0, 0)[0];
+          head.textContent = u.series[0].label + " " + xText;
           tip.appendChild(head);
           rows.slice(0, limit).forEach(function (row) {
             var line = document.createElement("div");
@@ -155,7 +157,8 @@
     var index = new Map();
     xs.forEach(function (x, i) { index.set(x, i); });
     var data = [toX(xs, axis)];
-    var series = [{ label: AXIS_LABELS[axis] }];
+    var xLabel = options.xLabel || AXIS_LABELS[axis];
+    var series = [{ label: xLabel }];
     var bands = [];
     function column(line, values) {
       var out = new Array(xs.length).fill(undefined);
@@ -179,7 +182,7 @@
         width: line.width || 1.5,
         spanGaps: false,
         // A metric logged once has no line to draw, so it needs its point.
-        points: { show: !!options.points || line.x.length < 2, size: 5 },
+        points: { show: !!options.points || line.x.length < 2, size: line.pointSize || 5, fill: line.color },
       });
       if (line.lo && line.hi) {
         data.push(column(line, line.hi));
@@ -190,17 +193,20 @@
       }
     });
     var width = Math.max(200, container.clientWidth || 400);
+    var xAxis = { label: xLabel };
+    if (options.xFormat) xAxis.values = options.xFormat;
+    if (options.xSplits) xAxis.splits = options.xSplits;
     var opts = {
       width: width,
       height: options.height || 220,
-      scales: { x: { time: axis === "time" }, y: { distr: options.logY ? 3 : 1 } },
-      axes: [{ label: AXIS_LABELS[axis] }, { size: axisSize }],
+      scales: { x: { time: axis === "time", distr: options.logX ? 3 : 1 }, y: { distr: options.logY ? 3 : 1 } },
+      axes: [xAxis, { size: axisSize, label: options.yLabel }],
       series: series,
       bands: bands,
       legend: { show: !!options.legend && lines.length <= 8 },
       cursor: { drag: { x: true, y: false } },
       hooks: options.hooks || {},
-      plugins: [tooltipPlugin(options.tipLimit || 12)],
+      plugins: [tooltipPlugin(options.tipLimit || 12, !!options.tipExact)],
     };
     container.innerHTML = "";
     var plot = new uPlot(opts, data, container);
