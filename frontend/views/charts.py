@@ -15,7 +15,7 @@ from frontend.views.common import get_experiment
 from frontend.views.metrics import BadParameter, _int_param
 from tracking.models import Run, RunStatus
 from tracking.search import SearchError
-from tracking.selectors.charts import runs_series
+from tracking.selectors.charts import points_per_run, runs_series
 from tracking.selectors.series import MAX_POINTS, X_AXES
 
 # Overlaid lines stop being readable well before this; the page says when runs are left out.
@@ -129,22 +129,26 @@ def experiment_charts_series(request, slug: str, experiment_id: int):
     if error:
         return JsonResponse({"error": error}, status=400)
     runs = runs[:MAX_CHART_RUNS]
-    series, grid = runs_series(runs=runs, key=key, points=points, x=x, x_min=x_min, x_max=x_max)
-    payload = []
-    for run in runs:
-        found = series.get(run.pk)
-        if found is None:
-            continue
-        payload.append(
-            {
-                "run_id": run.run_id,
-                "x": [b.x for b in found.buckets],
-                "last": [b.last for b in found.buckets],
-                "min": [b.min for b in found.buckets],
-                "max": [b.max for b in found.buckets],
-                "nan_x": found.nan_x,
-            }
-        )
+    series, grid = runs_series(
+        runs=runs,
+        key=key,
+        points=points_per_run(points, len(runs)),
+        x=x,
+        x_min=x_min,
+        x_max=x_max,
+    )
+    payload = [
+        {
+            "run_id": run.run_id,
+            "x": found.x,
+            "last": found.last,
+            "min": found.min,
+            "max": found.max,
+            "nan_x": found.nan_x,
+        }
+        for run in runs
+        if (found := series.get(run.pk)) is not None
+    ]
     return JsonResponse(
         {
             "key": key,
