@@ -197,9 +197,19 @@ def _charts_tab(request, slug: str, run_id: str, *, system: bool):
             "keys": [r.key for r in rows if matches(r.key)],
             "q": query,
             "x": x if x in ("step", "time", "relative") else "step",
+            "smooth": _smoothing(request.GET.get("smooth", "")),
+            "log": request.GET.get("log") == "1",
         }
     )
     return render(request, "frontend/run_charts.html", context)
+
+
+def _smoothing(raw: str) -> str:
+    try:
+        weight = float(raw)
+    except ValueError:
+        return "0"
+    return str(min(0.99, max(0.0, weight))) if weight == weight else "0"
 
 
 @login_required

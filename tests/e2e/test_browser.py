@@ -131,6 +131,19 @@ def test_a_user_browses_filters_charts_and_compares_runs(
             page, f'.chart-card[data-key="{visible.nth(i).get_attribute("data-key")}"]'
         )
     assert "q=metric_step" in page.url
+    # Log scale and smoothing on the grid too, kept in the URL.
+    page.check("#log-y")
+    page.fill("#smoothing", "0.5")
+    page.dispatch_event("#smoothing", "input")
+    page.wait_for_function(
+        "location.search.includes('log=1') && location.search.includes('smooth=0.5')"
+    )
+    assert (
+        page.eval_on_selector(
+            '.chart-card[data-key="metric_step"] .chart', "c => c.uplot.scales.y.distr"
+        )
+        == 3
+    )
     shot(page, "05-model-metrics")
 
     page.goto(f"{base}/p/alpha/runs/{runs['good'].run_id}/metrics/loss/")

@@ -261,6 +261,22 @@
   var empty = document.getElementById("no-charts");
   var cards = Array.prototype.slice.call(grid.querySelectorAll(".chart-card"));
   var plots = new Map();
+  var loaded = new Map();
+  var smoothing = document.getElementById("smoothing");
+  var smoothingValue = document.getElementById("smoothing-value");
+  var logY = document.getElementById("log-y");
+  smoothingValue.textContent = smoothing.value;
+
+  function render(card) {
+    var entry = loaded.get(card);
+    if (!entry) return;
+    if (plots.has(card)) plots.get(card).destroy();
+    var weight = parseFloat(smoothing.value) || 0;
+    plots.set(card, draw(card.querySelector(".chart"), [{ name: card.dataset.key, data: entry.data }], entry.axis, {
+      band: true, logY: logY.checked, transform: function (values) { return ema(values, weight); },
+    }));
+    card.dataset.state = "drawn";
+  }
 
   function load(card) {
     var axis = axisSelect.value;
@@ -268,9 +284,8 @@
     card.dataset.state = "loading";
     var points = Math.min(2000, Math.max(200, target.clientWidth || 400));
     fetchSeries(base, runId, card.dataset.key, axis, points).then(function (data) {
-      if (plots.has(card)) plots.get(card).destroy();
-      plots.set(card, draw(target, [{ name: card.dataset.key, data: data }], axis, { band: true }));
-      card.dataset.state = "drawn";
+      loaded.set(card, { axis: axis, data: data });
+      render(card);
     }).catch(function () {
       target.textContent = "Could not load this chart.";
       card.dataset.state = "error";
@@ -296,6 +311,8 @@
     var params = new URLSearchParams(window.location.search);
     if (filter.value) params.set("q", filter.value); else params.delete("q");
     if (axisSelect.value !== "step") params.set("x", axisSelect.value); else params.delete("x");
+    if (parseFloat(smoothing.value)) params.set("smooth", smoothing.value); else params.delete("smooth");
+    if (logY.checked) params.set("log", "1"); else params.delete("log");
     var query = params.toString();
     history.replaceState(null, "", window.location.pathname + (query ? "?" + query : ""));
   }
@@ -314,6 +331,12 @@
   }
 
   filter.addEventListener("input", applyFilter);
+  function redraw() {
+    rememberInUrl();
+    cards.forEach(function (card) { if (card.dataset.state === "drawn") render(card); });
+  }
+  smoothing.addEventListener("input", function () { smoothingValue.textContent = smoothing.value; redraw(); });
+  logY.addEventListener("change", redraw);
   axisSelect.addEventListener("change", function () {
     rememberInUrl();
     cards.forEach(function (card) {
