@@ -34,6 +34,15 @@ def _chart_runs(request, experiment) -> tuple[selectors.RunsQuery, list[Run], st
     return query, list(runs[: MAX_CHART_RUNS + 1]), None
 
 
+def _zoom(request) -> list[int] | None:
+    """The zoomed x range of the URL (`xmin`, `xmax`), or None."""
+    try:
+        low, high = int(request.GET["xmin"]), int(request.GET["xmax"])
+    except (KeyError, ValueError):
+        return None
+    return [low, high] if low < high else None
+
+
 @login_required
 @require_safe
 def experiment_charts(request, slug: str, experiment_id: int):
@@ -75,6 +84,14 @@ def experiment_charts(request, slug: str, experiment_id: int):
         "smoothing": request.GET.get("smooth", "0"),
         "log": request.GET.get("log") == "1",
         "hidden": hidden,
+        "zoom": _zoom(request),
+        "combine": [
+            pair.split(":", 1)
+            for pair in request.GET.getlist("combine")
+            if pair.count(":") >= 1 and all(pair.split(":", 1))
+        ],
+        # Running runs: the charts fetch their data again every few seconds.
+        "live": any(run.status == RunStatus.RUNNING for run in runs),
     }
     sort_choices = [("-start", "Newest first"), ("start", "Oldest first"), ("name", "Name")] + [
         choice

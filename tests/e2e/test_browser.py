@@ -290,6 +290,32 @@ def test_the_chart_view_overlays_every_run_and_groups_them(
     assert page.is_checked("#log-y")
     assert not page.is_checked(f'#chart-runs input[value="{adam[0].run_id}"]')
 
+    # val_loss drawn on the loss chart too, dashed, kept in the URL.
+    page.select_option('.chart-card[data-key="loss"] select.combine', "val_loss")
+    page.wait_for_function(
+        "document.querySelector('.chart-card[data-key=\"loss\"]').dataset.keys === 'loss,val_loss'"
+    )
+    assert "combine=loss%3Aval_loss" in page.url
+    assert page.get_attribute('.chart-card[data-key="loss"]', "data-lines") == str(
+        2 * (len(adam) - 1)
+    )
+    # Dragging across a chart zooms every chart, with data fetched for that range.
+    page.uncheck("#log-y")
+    page.wait_for_function("!location.search.includes('log=1')")
+    box = page.locator('.chart-card[data-key="val_loss"] .u-over').bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + 20)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.8, box["y"] + 40, steps=5)
+    page.mouse.up()
+    page.wait_for_function("location.search.includes('xmin=') && location.search.includes('xmax=')")
+    page.wait_for_function(
+        "(() => { const u = document.querySelector('.chart-card[data-key=\"gpu_memory\"] .chart')"
+        ".uplot; return u && u.data[0][0] >= 25; })()"
+    )
+    shot(page, "10b-charts-zoomed-combined")
+    page.click("#reset-zoom")
+    page.wait_for_function("!location.search.includes('xmin=')")
+
     # Grouped by lr: one mean line and its band per value.
     page.goto(f"{base}/p/alpha/e/{default_experiment.pk}/charts/?group_by=params.lr")
     page.wait_for_function(

@@ -198,3 +198,21 @@ def test_charlie_gets_404_and_bob_reads_but_cannot_post(
     assert client.get(charts_url(default_experiment)).status_code == 200
     assert client.get(series_url(default_experiment, key="loss")).status_code == 200
     assert client.post(charts_url(default_experiment)).status_code == 405
+
+
+def test_a_zoomed_range_is_fetched_in_finer_buckets(alice_client, default_experiment, alice):
+    sweep(default_experiment, alice, n=2)
+    whole = alice_client.get(series_url(default_experiment, key="accuracy", points=5)).json()
+    assert len(whole["runs"][0]["x"]) == 5
+    zoomed = alice_client.get(
+        series_url(default_experiment, key="accuracy", points=5, x_min=10, x_max=14)
+    ).json()
+    assert zoomed["runs"][0]["x"] == [10, 11, 12, 13, 14]
+    spec = spec_of(
+        alice_client.get(
+            charts_url(default_experiment, xmin=10, xmax=14, combine="loss:val_loss", live="x")
+        )
+    )
+    assert spec["zoom"] == [10, 14]
+    assert spec["combine"] == [["loss", "val_loss"]]
+    assert spec["live"] is False  # every run has finished

@@ -180,6 +180,7 @@
         label: line.label,
         stroke: line.color,
         width: line.width || 1.5,
+        dash: line.dash,
         spanGaps: false,
         // A metric logged once has no line to draw, so it needs its point.
         points: { show: !!options.points || line.x.length < 2, size: line.pointSize || 5, fill: line.color },
@@ -204,7 +205,7 @@
       series: series,
       bands: bands,
       legend: { show: !!options.legend && lines.length <= 8 },
-      cursor: { drag: { x: true, y: false } },
+      cursor: { drag: { x: true, y: false, setScale: options.dragZooms !== false } },
       hooks: options.hooks || {},
       plugins: [tooltipPlugin(options.tipLimit || 12, !!options.tipExact)],
     };

@@ -52,6 +52,12 @@
     put("smooth", smoothing.value, "0");
     put("log", logY.checked ? "1" : "", "");
     put("hide", Array.from(hidden).join(","), "");
+    put("xmin", zoom ? String(zoom[0]) : "", "");
+    put("xmax", zoom ? String(zoom[1]) : "", "");
+    params.delete("combine");
+    Object.keys(combine).forEach(function (key) {
+      combine[key].forEach(function (other) { params.append("combine", key + ":" + other); });
+    });
     var query = params.toString();
     history.replaceState(null, "", window.location.pathname + (query ? "?" + query : ""));
   }
@@ -92,11 +98,18 @@
     return lines;
   }
 
-  function render(card) {
-    var entry = cache.get(card.dataset.key);
-    if (!entry) return;
-    var data = entry.data;
-    var weight = parseFloat(smoothing.value) || 0;
+  var zoom = spec.zoom;  // [lo, hi] in the server's x units, or null
+  var resetZoom = document.getElementById("reset-zoom");
+  resetZoom.hidden = !zoom;
+  var combine = {};  // chart key -> the other keys drawn on it
+  spec.combine.forEach(function (pair) {
+    if (!spec.keys.includes(pair[0]) || !spec.keys.includes(pair[1])) return;
+    (combine[pair[0]] = combine[pair[0]] || []).push(pair[1]);
+  });
+
+  function keysOf(card) { return [card.dataset.key].concat(combine[card.dataset.key] || []); }
+
+  function linesOf(key, data, weight, dashed) {
     var shown = data.runs.filter(function (series) { return byId[series.run_id] && !hidden.has(series.run_id); });
     var lines = spec.groupBy && data.grid
       ? groupLines(shown, data.grid, weight)
@@ -104,33 +117,130 @@
         var run = byId[series.run_id];
         return { label: run.name, color: runColour(run), x: series.x, y: C.ema(series.last, weight), nanX: series.nan_x };
       });
+    if (dashed) {
+      lines.forEach(function (line) {
+        line.label += " · " + key;
+        line.dash = [6, 4];
+        delete line.lo;
+        delete line.hi;
+      });
+    } else if (combine[key] && combine[key].length) {
+      lines.forEach(function (line) { line.label += " · " + key; });
+    }
+    return lines;
+  }
+
+  function onSelect(u) {
+    if (u.select.width < 5) return;
+    var scale = axisSelect.value === "step" ? 1 : 1000;
+    var lo = u.posToVal(u.select.left, "x") * scale;
+    var hi = u.posToVal(u.select.left + u.select.width, "x") * scale;
+    zoom = [Math.floor(lo), Math.ceil(hi)];
+    resetZoom.hidden = false;
+    updateUrl();
+    reloadAll();
+  }
+
+  function render(card) {
+    var keys = keysOf(card);
+    var entries = keys.map(function (key) { return cache.get(key); });
+    if (entries.some(function (entry) { return !entry; })) return;
+    var weight = parseFloat(smoothing.value) || 0;
+    var lines = [];
+    entries.forEach(function (entry, i) { lines = lines.concat(linesOf(keys[i], entry.data, weight, i > 0)); });
     if (plots.has(card)) plots.get(card).destroy();
+    plots.delete(card);
     var target = card.querySelector(".chart");
     if (!lines.length) {
-      plots.delete(card);
-      target.textContent = "No shown run logged this metric.";
+      target.textContent = "No shown run logged this metric" + (zoom ? " in the zoomed range." : ".");
     } else {
-      plots.set(card, C.drawLines(target, lines, entry.axis, { logY: logY.checked }));
+      plots.set(card, C.drawLines(target, lines, entries[0].axis, {
+        logY: logY.checked, dragZooms: false, hooks: { setSelect: [onSelect] },
+      }));
     }
     card.dataset.lines = String(lines.length);
+    card.dataset.keys = keys.join(",");
     card.dataset.state = "drawn";
   }
 
-  function load(card) {
+  function fetchKey(key) {
     var axis = axisSelect.value;
-    var target = card.querySelector(".chart");
-    card.dataset.state = "loading";
+    var cached = cache.get(key);
+    if (cached && cached.axis === axis) return Promise.resolve(cached);
+    var card = grid.querySelector('.chart-card[data-key="' + CSS.escape(key) + '"]');
+    var target = card ? card.querySelector(".chart") : grid;
     var params = new URLSearchParams({
-      key: card.dataset.key, x: axis, points: String(Math.min(2000, Math.max(200, target.clientWidth || 400))),
+      key: key, x: axis, points: String(Math.min(2000, Math.max(200, target.clientWidth || 400))),
     });
+    if (zoom) { params.set("x_min", String(zoom[0])); params.set("x_max", String(zoom[1])); }
     var url = spec.seriesUrl + (spec.seriesUrl.indexOf("?") === -1 ? "?" : "&") + params.toString();
-    C.fetchJson(url).then(function (data) {
-      cache.set(card.dataset.key, { axis: axis, data: data });
-      render(card);
-    }).catch(function () {
-      target.textContent = "Could not load this chart.";
+    return C.fetchJson(url).then(function (data) {
+      var entry = { axis: axis, data: data };
+      cache.set(key, entry);
+      return entry;
+    });
+  }
+
+  function load(card) {
+    if (!card.dataset.state) card.dataset.state = "loading";
+    Promise.all(keysOf(card).map(fetchKey)).then(function () { render(card); }).catch(function () {
+      card.querySelector(".chart").textContent = "Could not load this chart.";
       card.dataset.state = "error";
     });
+  }
+
+  // Fetch every drawn chart again (a zoom, or new points of running runs), drawing each when
+  // its data is in, so the page never goes blank.
+  function reloadAll() {
+    cache.clear();
+    cards.forEach(function (card) {
+      if (card.dataset.state === "drawn" || card.dataset.state === "error") load(card);
+    });
+  }
+
+  function showCombined(card) {
+    var caption = card.querySelector("figcaption");
+    caption.querySelectorAll(".combined").forEach(function (chip) { chip.remove(); });
+    (combine[card.dataset.key] || []).forEach(function (other) {
+      var chip = document.createElement("button");
+      chip.type = "button";
+      chip.className = "small combined";
+      chip.dataset.other = other;
+      chip.textContent = other + " ×";
+      chip.setAttribute("aria-label", "Stop drawing " + other + " on this chart");
+      caption.insertBefore(chip, caption.querySelector("select.combine"));
+    });
+  }
+  cards.forEach(showCombined);
+
+  grid.addEventListener("change", function (event) {
+    var select = event.target.closest && event.target.closest("select.combine");
+    if (!select || !select.value) return;
+    var card = select.closest(".chart-card");
+    var list = combine[card.dataset.key] = combine[card.dataset.key] || [];
+    if (list.indexOf(select.value) === -1) list.push(select.value);
+    select.value = "";
+    showCombined(card);
+    updateUrl();
+    load(card);
+  });
+  grid.addEventListener("click", function (event) {
+    var chip = event.target.closest && event.target.closest("button.combined");
+    if (!chip) return;
+    var card = chip.closest(".chart-card");
+    combine[card.dataset.key] = (combine[card.dataset.key] || []).filter(function (k) { return k !== chip.dataset.other; });
+    showCombined(card);
+    updateUrl();
+    render(card);
+  });
+  resetZoom.addEventListener("click", function () {
+    zoom = null;
+    resetZoom.hidden = true;
+    updateUrl();
+    reloadAll();
+  });
+  if (spec.live) {
+    setInterval(function () { if (!document.hidden) reloadAll(); }, 10000);
   }
 
   var observer = new IntersectionObserver(function (entries) {
@@ -175,6 +285,8 @@
   });
   logY.addEventListener("change", function () { updateUrl(); redrawAll(); });
   axisSelect.addEventListener("change", function () {
+    zoom = null;
+    resetZoom.hidden = true;
     updateUrl();
     cache.clear();
     cards.forEach(function (card) {
