@@ -62,6 +62,7 @@ def experiment_charts(request, slug: str, experiment_id: int):
     state = query.state()
     kept = [(k, v) for k, v in state.items() if v and not (k == "sort" and v == "-start")]
     table_url = reverse("experiment", kwargs={"slug": slug, "experiment_id": experiment.pk})
+    back = kept + [("col", c) for c in request.GET.getlist("col")]
     spec = {
         "seriesUrl": reverse(
             "experiment_charts_series", kwargs={"slug": slug, "experiment_id": experiment.pk}
@@ -118,7 +119,8 @@ def experiment_charts(request, slug: str, experiment_id: int):
             "group_choices": [f"params.{k}" for k in param_keys] + [f"tags.{k}" for k in tag_keys],
             "metric_keys": metric_keys,
             "spec": spec,
-            "table_url": table_url + ("?" + urlencode(kept) if kept else ""),
+            # Back to the table with the columns it had (the charts keep them in the URL).
+            "table_url": table_url + ("?" + urlencode(back) if back else ""),
         },
     )
 

@@ -171,6 +171,11 @@ def test_the_table_links_to_the_charts_with_its_filter(alice_client, default_exp
     html = alice_client.get(url + "?filter=params.lr+%3D+%270.01%27").content.decode()
     assert 'id="charts-view-link"' in html
     assert "/charts/?filter=params.lr" in html
+    # And back: the charts' Table link keeps the filter and the table's columns.
+    charts = alice_client.get(
+        charts_url(default_experiment, filter="params.lr = '0.01'", col="params.lr")
+    )
+    assert "?filter=params.lr+%3D+%270.01%27&amp;col=params.lr" in charts.content.decode()
 
 
 def test_bad_input_gets_a_clear_400(alice_client, default_experiment, runs):
