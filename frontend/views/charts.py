@@ -85,6 +85,7 @@ def experiment_charts(request, slug: str, experiment_id: int):
         "smoothing": request.GET.get("smooth", "0"),
         "log": request.GET.get("log") == "1",
         "hidden": hidden,
+        "pinned": [r for r in request.GET.get("pin", "").split(",") if r],
         "zoom": _zoom(request),
         "combine": [
             pair.split(":", 1)

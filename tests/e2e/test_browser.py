@@ -277,6 +277,15 @@ def test_the_chart_view_overlays_every_run_and_groups_them(
         f"'{len(adam) - 1}'"
     )
     assert f"hide={adam[0].run_id}" in page.url
+    # Pinning a run puts it first in the list and draws it last (on top), thicker.
+    pinned = adam[-1]
+    page.click(f'#chart-runs li[data-run-id="{pinned.run_id}"] button.pin')
+    page.wait_for_function(f"location.search.includes('pin={pinned.run_id}')")
+    assert page.get_attribute("#chart-runs li:first-child", "data-run-id") == pinned.run_id
+    top = page.eval_on_selector(
+        '.chart-card[data-key="loss"] .chart', "c => c.uplot.series.slice(-1)[0].label"
+    )
+    assert top == f"{pinned.name} (pinned)"
     page.check("#log-y")
     page.fill("#smoothing", "0.6")
     page.dispatch_event("#smoothing", "input")

@@ -15,6 +15,7 @@
   var chartFilter = document.getElementById("chart-filter");
   var cards = Array.prototype.slice.call(grid.querySelectorAll(".chart-card"));
   var hidden = new Set(spec.hidden);
+  var pinned = new Set(spec.pinned);
   var byId = {};
   spec.runs.forEach(function (run) { byId[run.id] = run; });
   var cache = new Map();
@@ -43,6 +44,22 @@
     if (spec.groupBy) item.querySelector(".group-value").textContent = run.group;
   });
 
+  // Pinned runs head the list and are drawn last (on top of the others) and thicker.
+  function showPins() {
+    var items = Array.prototype.slice.call(list.querySelectorAll("li"));
+    items.forEach(function (item) {
+      var on = pinned.has(item.dataset.runId);
+      item.classList.toggle("pinned", on);
+      item.querySelector("button.pin").setAttribute("aria-pressed", on ? "true" : "false");
+    });
+    items.sort(function (a, b) {
+      return (pinned.has(b.dataset.runId) ? 1 : 0) - (pinned.has(a.dataset.runId) ? 1 : 0)
+        || spec.runs.indexOf(byId[a.dataset.runId]) - spec.runs.indexOf(byId[b.dataset.runId]);
+    });
+    items.forEach(function (item) { list.appendChild(item); });
+  }
+  showPins();
+
   function updateUrl() {
     var params = new URLSearchParams(window.location.search);
     function put(name, value, fallback) {
@@ -52,6 +69,7 @@
     put("smooth", smoothing.value, "0");
     put("log", logY.checked ? "1" : "", "");
     put("hide", Array.from(hidden).join(","), "");
+    put("pin", Array.from(pinned).join(","), "");
     put("xmin", zoom ? String(zoom[0]) : "", "");
     put("xmax", zoom ? String(zoom[1]) : "", "");
     params.delete("combine");
@@ -115,8 +133,12 @@
       ? groupLines(shown, data.grid, weight)
       : shown.map(function (series) {
         var run = byId[series.run_id];
-        return { label: run.name, color: runColour(run), x: series.x, y: C.ema(series.last, weight), nanX: series.nan_x };
-      });
+        var pin = pinned.has(run.id);
+        return {
+          label: run.name + (pin ? " (pinned)" : ""), color: runColour(run), width: pin ? 3 : 1.5,
+          x: series.x, y: C.ema(series.last, weight), nanX: series.nan_x, pinned: pin,
+        };
+      }).sort(function (a, b) { return (a.pinned ? 1 : 0) - (b.pinned ? 1 : 0); });
     if (dashed) {
       lines.forEach(function (line) {
         line.label += " · " + key;
@@ -262,6 +284,15 @@
     cards.forEach(function (card) { if (card.dataset.state === "drawn") render(card); });
   }
 
+  list.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("button.pin");
+    if (!button) return;
+    var id = button.closest("li").dataset.runId;
+    if (pinned.has(id)) pinned.delete(id); else pinned.add(id);
+    showPins();
+    updateUrl();
+    redrawAll();
+  });
   list.addEventListener("change", function (event) {
     var id = event.target.value;
     if (event.target.checked) hidden.delete(id); else hidden.add(id);
