@@ -325,6 +325,12 @@ def test_the_chart_view_overlays_every_run_and_groups_them(
     page.click("#reset-zoom")
     page.wait_for_function("!location.search.includes('xmin=')")
 
+    # A new grouping keeps how the charts are drawn.
+    page.select_option("#group-by", "params.lr")
+    page.get_by_role("button", name="Apply").click()
+    page.wait_for_url("**group_by=params.lr**")
+    assert "smooth=0.6" in page.url and "combine=loss%3Aval_loss" in page.url
+
     # Grouped by lr: one mean line and its band per value.
     page.goto(f"{base}/p/alpha/e/{default_experiment.pk}/charts/?group_by=params.lr")
     page.wait_for_function(

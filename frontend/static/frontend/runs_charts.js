@@ -331,6 +331,20 @@
     cards.forEach(function (card) { card.hidden = !matches(card.dataset.key); });
     observeAll();
   });
+  // A new filter, sort or grouping keeps how the charts are drawn (not the zoom: other runs).
+  document.getElementById("charts-filter").addEventListener("submit", function (event) {
+    var form = event.target;
+    var current = new URLSearchParams(window.location.search);
+    ["x", "smooth", "log", "hide", "pin", "combine"].forEach(function (name) {
+      current.getAll(name).forEach(function (value) {
+        var input = document.createElement("input");
+        input.type = "hidden";
+        input.name = name;
+        input.value = value;
+        form.appendChild(input);
+      });
+    });
+  });
   // The table link keeps the filter; the chart settings stay with the charts.
   document.getElementById("chart-controls").addEventListener("submit", function (event) { event.preventDefault(); });
   observeAll();
