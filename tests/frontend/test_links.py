@@ -45,3 +45,13 @@ def test_a_visitor_is_asked_to_log_in_first(client, run, default_experiment):
     url = reverse("go_run", kwargs={"experiment_id": default_experiment.pk, "run_id": run.run_id})
     response = client.get(url)
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+def test_following_a_link_costs_a_few_queries(
+    client, alice, run, default_experiment, django_assert_max_num_queries
+):
+    client.force_login(alice)
+    url = reverse("go_run", kwargs={"experiment_id": default_experiment.pk, "run_id": run.run_id})
+    # Session, user, the run with its project, the membership.
+    with django_assert_max_num_queries(5):
+        assert client.get(url).status_code == 302
