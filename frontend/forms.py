@@ -55,3 +55,16 @@ class DescriptionForm(forms.Form):
         max_length=MAX_DESCRIPTION_LENGTH,
         validators=[rule(validate_description)],
     )
+
+
+class RunNameForm(forms.Form):
+    name = forms.CharField(max_length=250)
+
+
+class TagForm(forms.Form):
+    key = forms.CharField(max_length=250)
+    value = forms.CharField(max_length=8000, required=False)
+
+
+class TagKeyForm(forms.Form):
+    key = forms.CharField(max_length=250)

@@ -1,9 +1,12 @@
-"""Formatting for the pages: epoch milliseconds, durations and metric values."""
+"""Formatting for the pages: epoch milliseconds, durations, metric values and markdown."""
 
 import math
 from datetime import UTC, datetime
 
+import nh3
 from django import template
+from django.utils.safestring import mark_safe
+from markdown_it import MarkdownIt
 
 register = template.Library()
 
@@ -69,3 +72,29 @@ def python_str(value) -> str:
     """The text as a Python string literal, for copy-paste snippets: quotes and newlines in a
     name are escaped, so the name cannot end the string and add code of its own."""
     return repr(str(value))
+
+
+# CommonMark with tables and strikethrough. Raw HTML in the text is shown as text, and nh3 then
+# keeps only harmless tags and http(s)/mailto links, so a description can never carry a script.
+_markdown = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+_ALLOWED_TAGS = {
+    "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "strong", "em", "s", "del", "code",
+    "pre", "blockquote", "ul", "ol", "li", "a", "img", "table", "thead", "tbody", "tr", "th", "td",
+}  # fmt: skip
+
+
+@register.filter(name="markdown")
+def render_markdown(text) -> str:
+    """Markdown as sanitised HTML."""
+    if not text:
+        return ""
+    html = _markdown.render(str(text))
+    return mark_safe(  # noqa: S308 - sanitised by nh3 just above
+        nh3.clean(
+            html,
+            tags=_ALLOWED_TAGS,
+            attributes={"a": {"href", "title"}, "img": {"src", "alt", "title"}},
+            url_schemes={"http", "https", "mailto"},
+            link_rel="noopener noreferrer nofollow",
+        )
+    )

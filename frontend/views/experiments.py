@@ -15,14 +15,13 @@ from django.views.decorators.http import require_POST
 from accounts.access import Actor
 from accounts.models import Role
 from frontend import selectors
-from frontend.forms import ExperimentForm
+from frontend.forms import DescriptionForm, ExperimentForm
 from frontend.views.common import can_edit, can_manage, get_experiment, get_project, get_run
 from tracking.errors import TrackingError
 from tracking.exports import csv_row
-from tracking.filters import ExperimentFilter, RunFilter
+from tracking.filters import ExperimentFilter
 from tracking.models import DEFAULT_EXPERIMENT_NAME, Experiment, Lifecycle, Run, RunStatus
 from tracking.search import SearchError
-from tracking.selectors.runs import run_queryset
 from tracking.services.experiments import (
     experiment_create,
     experiment_delete,
@@ -30,9 +29,6 @@ from tracking.services.experiments import (
     experiment_restore,
     experiment_update,
 )
-
-DEFAULT_METRIC_COLUMNS = 3
-DEFAULT_PARAM_COLUMNS = 3
 
 
 def _experiments(project, request):
@@ -45,52 +41,37 @@ def _experiments(project, request):
     return experiments.order_by("name"), search, show_deleted
 
 
-def _table_columns(request, experiment: Experiment) -> tuple[list, list[str], list[str]]:
-    """The param and metric columns chosen in the URL (or the defaults), and every choice."""
-    param_keys, metric_keys = selectors.column_keys(
-        experiment_runs=Run.objects.active().filter(experiment=experiment)
+def _table_columns(
+    request, experiment: Experiment, *, chooser: bool = True
+) -> tuple[list, selectors.ColumnChoices]:
+    """The columns chosen in the URL (or the defaults), and every choice (without the tag keys
+    when the page shows no chooser)."""
+    choices = selectors.column_choices(
+        experiment_runs=Run.objects.active().filter(experiment=experiment), with_tags=chooser
     )
     if "col" in request.GET:
         columns = [c for c in map(selectors.Column.parse, request.GET.getlist("col")) if c]
-        columns = [c for c in columns if c.kind != "attr"]
+        columns = [c for c in columns if c.kind != "attr" or c.key in selectors.OPTIONAL_ATTRIBUTES]
     else:
-        columns = [selectors.Column("param", k) for k in param_keys[:DEFAULT_PARAM_COLUMNS]] + [
-            selectors.Column("metric", k) for k in metric_keys[:DEFAULT_METRIC_COLUMNS]
-        ]
-    return columns, param_keys, metric_keys
+        columns = choices.default
+    return columns, choices
 
 
 def runs_table(request, experiment: Experiment) -> dict:
     """The runs table of the request's filter, sort, columns and page, as template context."""
     get = request.GET
-    filter_string = get.get("filter", "").strip()
-    status = get.get("status", "")
-    mine = get.get("mine") == "1"
-    sort = selectors.Sort.parse(get.get("sort"))
+    query = selectors.RunsQuery.from_get(get)
+    sort = query.sort
     error, error_position = None, None
     try:
-        runs = run_queryset(
-            experiments=[experiment],
-            filter_string=filter_string,
-            order_by=None,
-            run_view_type="ACTIVE_ONLY",
-        )
+        runs = selectors.experiment_runs(experiment=experiment, user=request.user, query=query)
     except SearchError as exc:
         error, error_position = str(exc), getattr(exc, "position", None)
-        runs = Run.objects.none()
-    # The quick filters are the native API's RunFilter, so both surfaces filter alike.
-    runs = RunFilter(
-        {
-            "status": [status] if status in RunStatus.values else [],
-            "user": request.user.get_username() if mine else "",
-        },
-        queryset=runs,
-    ).qs
-    # Unfiltered, child runs sit under their parent (expandable); a filter shows every match.
-    grouped = not (filter_string or status or mine)
-    if grouped:
-        runs = runs.filter(parent__isnull=True)
-    runs = selectors.sorted_runs(runs.select_related("user"), sort)
+        runs = selectors.sorted_runs(Run.objects.none(), sort)
+    # Unfiltered, child runs sit under their parent (expandable). A filter shows every match, and
+    # so does a sort by a value: a parent without the metric must not hide its best child.
+    grouped = not query.narrowed and sort.column.kind == "attr"
+    runs = runs.filter(parent__isnull=True) if grouped else runs.select_related("parent")
     cursor = selectors.decode_cursor(get["after"]) if get.get("after") else None
     if cursor is not None:
         runs = selectors.after_cursor(runs, sort, cursor)
@@ -100,15 +81,10 @@ def runs_table(request, experiment: Experiment) -> dict:
         page = page[: selectors.PAGE_SIZE]
         next_cursor = selectors.encode_cursor(page[-1].sort_value, page[-1].run_id)
 
-    columns, param_keys, metric_keys = _table_columns(request, experiment)
+    columns, choices = _table_columns(request, experiment)
     rows = selectors.run_rows(page, columns)
 
-    state = {
-        "filter": filter_string,
-        "status": status if status in RunStatus.values else "",
-        "mine": "1" if mine else "",
-        "sort": sort.token,
-    }
+    state = query.state()
     base = [(k, v) for k, v in state.items() if v] + [("col", c.id) for c in columns]
     if "col" in get and not columns:
         base.append(("col", ""))
@@ -119,16 +95,13 @@ def runs_table(request, experiment: Experiment) -> dict:
         return "?" + urlencode(pairs)
 
     headers = []
-    for column in [selectors.Column("attr", k) for k in ("name", "status", "user", "start")] + [
-        selectors.Column("attr", "duration"),
-        *columns,
-    ]:
+    for column in [selectors.Column("attr", k) for k in selectors.FIXED_ATTRIBUTES] + columns:
         active = sort.column == column
         next_token = column.id if active and sort.descending else "-" + column.id
         headers.append(
             {
                 "column": column,
-                "label": column.key if column.kind != "attr" else column.key.capitalize(),
+                "label": column.label,
                 "kind": column.kind,
                 "url": url_with(sort=next_token),
                 "aria_sort": ("descending" if sort.descending else "ascending")
@@ -151,9 +124,16 @@ def runs_table(request, experiment: Experiment) -> dict:
             "runs_csv", kwargs={"slug": experiment.project.slug, "experiment_id": experiment.pk}
         )
         + url_with(after=get.get("after", "")),
+        "charts_url": reverse(
+            "experiment_charts",
+            kwargs={"slug": experiment.project.slug, "experiment_id": experiment.pk},
+        )
+        + url_with(),
         "live": any(row.run.status == RunStatus.RUNNING for row in rows),
-        "param_keys": param_keys,
-        "metric_keys": metric_keys,
+        "param_keys": choices.params,
+        "metric_keys": choices.metrics,
+        "tag_keys": choices.tags,
+        "optional_attributes": selectors.OPTIONAL_ATTRIBUTES,
         "chosen": {c.id for c in columns},
         "statuses": RunStatus.choices,
     }
@@ -227,7 +207,7 @@ def run_children(request, slug: str, run_id: str):
     """The child runs of a run, as rows inserted under it when its row is expanded."""
     parent = get_run(request, slug, run_id)
     # Only the columns: the parent's whole table page is not needed to draw its children.
-    columns, _, _ = _table_columns(request, parent.experiment)
+    columns, _ = _table_columns(request, parent.experiment, chooser=False)
     children = list(
         Run.objects.active()
         .filter(parent=parent)
@@ -290,6 +270,27 @@ def experiment_rename(request, slug: str, experiment_id: int):
         messages.error(request, exc.message)
     else:
         messages.success(request, f"Experiment renamed to {experiment.name}.")
+    return _back(experiment, slug)
+
+
+@login_required
+@require_POST
+def experiment_describe(request, slug: str, experiment_id: int):
+    experiment = get_experiment(request, slug, experiment_id, need=Role.EDITOR)
+    form = DescriptionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "The description is limited to 5,000 characters.")
+        return _back(experiment, slug)
+    try:
+        experiment_update(
+            actor=Actor.from_request(request),
+            experiment=experiment,
+            description=form.cleaned_data["description"],
+        )
+    except TrackingError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Description saved.")
     return _back(experiment, slug)
 
 

@@ -10,13 +10,15 @@ from django.shortcuts import render
 
 from frontend.views.common import can_edit, get_run
 from tracking.errors import InvalidInput
-from tracking.models import LatestMetric, Metric, Run
+from tracking.models import LatestMetric, Metric, MetricSummary, Run
 from tracking.selectors.series import MAX_POINTS, X_AXES, metric_series
 from tracking.selectors.summaries import metric_summary_list
 from tracking.validation import parse_int
 
 DEFAULT_POINTS = 1000
 OTHER_RUNS_CHOICES = 50
+# Gaps a chart draws at most; a history mostly of NaN is drawn as its first gaps.
+MAX_NAN_POINTS = 2000
 
 
 class BadParameter(ValueError):
@@ -56,9 +58,45 @@ def series_json(request, slug: str, run_id: str):
     buckets = metric_series(run=run, key=key, points=points, x=x, **ranges)
     columns = ("x", "step", "timestamp", "last", "min", "max", "count")
     data = {name: [getattr(b, name) for b in buckets] for name in columns}
+    nan_x = _nan_positions(run=run, key=key, x=x, **ranges)
     return JsonResponse(
-        {"run_id": run.run_id, "run_name": run.name, "key": key, "x_axis": x, **data}
+        {
+            "run_id": run.run_id,
+            "run_name": run.name,
+            "key": key,
+            "x_axis": x,
+            **data,
+            "nan_x": nan_x,
+        }
     )
+
+
+def _nan_positions(*, run: Run, key: str, x: str, **ranges) -> list[int]:
+    """x of the key's NaN points (at most MAX_NAN_POINTS), where the chart leaves a gap.
+
+    The summary's NaN count spares the scan of a history known to hold none.
+    """
+    counts = list(MetricSummary.objects.filter(run=run, key=key).values_list("nan_count", "seq"))
+    if counts and counts[0][0] == 0:
+        latest = LatestMetric.objects.filter(run=run, key=key).values_list("seq", flat=True)
+        if latest and counts[0][1] >= latest[0]:
+            return []
+    points = Metric.objects.filter(run=run, key=key, is_nan=True)
+    for name, lookup in (
+        ("step_min", "step__gte"),
+        ("step_max", "step__lte"),
+        ("time_min", "timestamp__gte"),
+        ("time_max", "timestamp__lte"),
+    ):
+        if ranges.get(name) is not None:
+            points = points.filter(**{lookup: ranges[name]})
+    offset = run.start_time or 0
+    return [
+        step if x == "step" else timestamp - offset if x == "relative" else timestamp
+        for step, timestamp in points.order_by("step", "timestamp").values_list(
+            "step", "timestamp"
+        )[:MAX_NAN_POINTS]
+    ]
 
 
 @login_required

@@ -9,13 +9,14 @@ import posixpath
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpResponseBadRequest
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from accounts.access import Actor
 from accounts.models import Role
 from frontend import selectors
-from frontend.forms import DescriptionForm
+from frontend.forms import DescriptionForm, RunNameForm, TagForm, TagKeyForm
 from frontend.views.common import can_edit, get_run
 from frontend.views.logged_models import run_models_and_datasets
 from tracking.artifacts import artifact_list, artifact_open, safe_artifact_path
@@ -24,17 +25,20 @@ from tracking.errors import TrackingError
 from tracking.models import Param, Run
 from tracking.selectors.summaries import metric_summary_list
 from tracking.services.ingest import run_log_batch
+from tracking.services.run_tags import run_set_tag
+from tracking.services.runs import run_delete, run_delete_tag, run_restore, run_update
 from tracking.validation import NOTE_TAG
 
-# Tags the Overview shows as the run's source, not in the general tags table.
-SOURCE_TAGS = (
-    "mlflow.source.name",
-    "mlflow.source.type",
-    "mlflow.source.git.commit",
-    "mlflow.source.git.branch",
-    "mlflow.source.git.repoURL",
-    "mlflow.user",
-)
+# Tags the Overview shows as the run's source, with their labels, not in the general tags table.
+SOURCE_TAGS = {
+    "mlflow.source.name": "Source",
+    "mlflow.source.type": "Source type",
+    "mlflow.source.git.commit": "Git commit",
+    "mlflow.source.git.branch": "Git branch",
+    "mlflow.source.git.repoURL": "Git repository",
+}
+# The user the client claims; the run's user (whoever's token logged it) is shown instead.
+CLIENT_USER_TAG = "mlflow.user"
 PREVIEW_BYTES = 200_000
 TEXT_EXTENSIONS = {".txt", ".log", ".md", ".yaml", ".yml", ".py", ".cfg", ".ini", ".toml"}
 
@@ -60,7 +64,8 @@ def run_overview(request, slug: str, run_id: str):
             "params": list(Param.objects.filter(run=run).order_by("key")),
             "metrics": model + system,
             "description": tags.get(NOTE_TAG, ""),
-            "source_tags": [(k, tags[k]) for k in SOURCE_TAGS if k in tags],
+            "source_tags": [(label, tags[k]) for k, label in SOURCE_TAGS.items() if k in tags],
+            "client_user": tags.get(CLIENT_USER_TAG, ""),
             "tags": sorted(
                 (k, v) for k, v in tags.items() if k != NOTE_TAG and not k.startswith("mlflow.")
             ),
@@ -91,6 +96,76 @@ def run_description(request, slug: str, run_id: str):
     return redirect("run", slug=slug, run_id=run.run_id)
 
 
+def _form_errors(form) -> str:
+    return " ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
+
+
+def _edit_run(request, slug: str, run_id: str, form_class, change) -> HttpResponse:
+    """Check the editor role, validate the form, call the service, say how it went, go back."""
+    run = get_run(request, slug, run_id, need=Role.EDITOR)
+    form = form_class(request.POST) if form_class else None
+    if form is not None and not form.is_valid():
+        messages.error(request, _form_errors(form))
+    else:
+        try:
+            message = change(Actor.from_request(request), run, form.cleaned_data if form else {})
+        except TrackingError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, message)
+    return redirect("run", slug=slug, run_id=run.run_id)
+
+
+@login_required
+@require_POST
+def run_rename(request, slug: str, run_id: str):
+    def change(actor, run, data):
+        run_update(actor=actor, run=run, name=data["name"])
+        return f"Run renamed to {data['name']}."
+
+    return _edit_run(request, slug, run_id, RunNameForm, change)
+
+
+@login_required
+@require_POST
+def run_remove(request, slug: str, run_id: str):
+    def change(actor, run, data):
+        run_delete(actor=actor, run=run)
+        return "Run deleted; you can restore it from this page."
+
+    return _edit_run(request, slug, run_id, None, change)
+
+
+@login_required
+@require_POST
+def run_bring_back(request, slug: str, run_id: str):
+    def change(actor, run, data):
+        run_restore(actor=actor, run=run)
+        return "Run restored."
+
+    return _edit_run(request, slug, run_id, None, change)
+
+
+@login_required
+@require_POST
+def run_tag_set(request, slug: str, run_id: str):
+    def change(actor, run, data):
+        run_set_tag(actor=actor, run=run, key=data["key"], value=data["value"])
+        return f"Tag {data['key']} saved."
+
+    return _edit_run(request, slug, run_id, TagForm, change)
+
+
+@login_required
+@require_POST
+def run_tag_remove(request, slug: str, run_id: str):
+    def change(actor, run, data):
+        run_delete_tag(actor=actor, run=run, key=data["key"])
+        return f"Tag {data['key']} removed."
+
+    return _edit_run(request, slug, run_id, TagKeyForm, change)
+
+
 def key_matcher(query: str):
     """The charts filter: a case-insensitive substring, or with a leading `^` a prefix.
 
@@ -118,9 +193,19 @@ def _charts_tab(request, slug: str, run_id: str, *, system: bool):
             "keys": [r.key for r in rows if matches(r.key)],
             "q": query,
             "x": x if x in ("step", "time", "relative") else "step",
+            "smooth": _smoothing(request.GET.get("smooth", "")),
+            "log": request.GET.get("log") == "1",
         }
     )
     return render(request, "frontend/run_charts.html", context)
+
+
+def _smoothing(raw: str) -> str:
+    try:
+        weight = float(raw)
+    except ValueError:
+        return "0"
+    return str(min(0.99, max(0.0, weight))) if weight == weight else "0"
 
 
 @login_required

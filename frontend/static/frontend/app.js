@@ -2,6 +2,25 @@
 (function () {
   "use strict";
 
+  // The MLflow client prints links into MLflow's single-page UI, `/#/experiments/3/runs/<id>`;
+  // the fragment never reaches the server, so the landing page (and the log-in page it may
+  // send you to first) turns it into our URL that resolves the ids.
+  function followClientLink() {
+    var link = /^#\/experiments\/(\d+)(?:\/runs\/([0-9A-Za-z]+))?\/?(?:[?#/].*)?$/.exec(window.location.hash);
+    if (!link) return false;
+    var target = "/go/experiments/" + link[1] + "/" + (link[2] ? "runs/" + link[2] + "/" : "");
+    if (window.location.pathname === "/") {
+      window.location.replace(target);
+      return true;
+    }
+    var next = document.querySelector('form input[name="next"]');
+    if (next) next.value = target;
+    return false;
+  }
+  // A link pasted while the landing page is open changes only the fragment.
+  window.addEventListener("hashchange", followClientLink);
+  if (followClientLink()) return;
+
   // Tabs: arrow keys move between them, as the WAI-ARIA tabs pattern expects.
   document.addEventListener("keydown", function (event) {
     var tab = event.target.closest && event.target.closest('[role="tab"]');
@@ -36,6 +55,16 @@
   document.addEventListener("change", function (event) {
     var input = event.target;
     if (input.hasAttribute && input.hasAttribute("data-autosubmit") && input.form) input.form.submit();
+  });
+
+  // Lists with a search box (the column chooser): hide the labels that do not match.
+  document.addEventListener("input", function (event) {
+    var box = event.target;
+    if (!box.dataset || !box.dataset.filterList) return;
+    var needle = box.value.trim().toLowerCase();
+    document.querySelectorAll("#" + box.dataset.filterList + " label").forEach(function (label) {
+      label.hidden = needle !== "" && label.textContent.toLowerCase().indexOf(needle) === -1;
+    });
   });
 
   // Tables with a search box: hide rows whose text does not contain the query.

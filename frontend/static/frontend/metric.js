@@ -81,6 +81,7 @@
     })).then(render);
   }
 
+  controls.addEventListener("submit", function (event) { event.preventDefault(); });
   controls.addEventListener("change", function (event) {
     if (event.target.name === "x") { range = null; loadAll(); updateUrl(); return; }
     if (event.target.id === "add-run" && event.target.value) {
