@@ -28,6 +28,12 @@ pytestmark = [
 ]
 
 
+def wait_for_js(page, expression: str, **options) -> None:
+    """Wait until a JavaScript expression is true. Passed as a function: the pages' CSP refuses
+    the eval a bare expression would need."""
+    page.wait_for_function(f"() => ({expression})", **options)
+
+
 @pytest.fixture
 def page(live_server):
     sync_api = pytest.importorskip("playwright.sync_api")
@@ -139,9 +145,7 @@ def test_a_user_browses_filters_charts_and_compares_runs(
     page.check("#log-y")
     page.fill("#smoothing", "0.5")
     page.dispatch_event("#smoothing", "input")
-    page.wait_for_function(
-        "location.search.includes('log=1') && location.search.includes('smooth=0.5')"
-    )
+    wait_for_js(page, "location.search.includes('log=1') && location.search.includes('smooth=0.5')")
     assert (
         page.eval_on_selector(
             '.chart-card[data-key="metric_step"] .chart', "c => c.uplot.scales.y.distr"
@@ -238,9 +242,10 @@ def test_the_chart_view_overlays_every_run_and_groups_them(
         "loss",
         "val_loss",
     ]
-    page.wait_for_function(
+    wait_for_js(
+        page,
         "[...document.querySelectorAll('#runs-charts .chart-card')]"
-        ".every(c => c.dataset.state === 'drawn')"
+        ".every(c => c.dataset.state === 'drawn')",
     )
     assert page.get_attribute('.chart-card[data-key="loss"]', "data-lines") == str(len(adam))
     assert canvas_has_ink(page, '.chart-card[data-key="loss"]')
@@ -276,15 +281,16 @@ def test_the_chart_view_overlays_every_run_and_groups_them(
 
     # Hiding a run takes its line away and is kept in the URL.
     page.uncheck(f'#chart-runs input[value="{adam[0].run_id}"]')
-    page.wait_for_function(
+    wait_for_js(
+        page,
         f"document.querySelector('.chart-card[data-key=\"loss\"]').dataset.lines === "
-        f"'{len(adam) - 1}'"
+        f"'{len(adam) - 1}'",
     )
     assert f"hide={adam[0].run_id}" in page.url
     # Pinning a run puts it first in the list and draws it last (on top), thicker.
     pinned = adam[-1]
     page.click(f'#chart-runs li[data-run-id="{pinned.run_id}"] button.pin')
-    page.wait_for_function(f"location.search.includes('pin={pinned.run_id}')")
+    wait_for_js(page, f"location.search.includes('pin={pinned.run_id}')")
     assert page.get_attribute("#chart-runs li:first-child", "data-run-id") == pinned.run_id
     top = page.eval_on_selector(
         '.chart-card[data-key="loss"] .chart', "c => c.uplot.series.slice(-1)[0].label"
@@ -293,20 +299,19 @@ def test_the_chart_view_overlays_every_run_and_groups_them(
     page.check("#log-y")
     page.fill("#smoothing", "0.6")
     page.dispatch_event("#smoothing", "input")
-    page.wait_for_function(
-        "location.search.includes('smooth=0.6') && location.search.includes('log=1')"
-    )
+    wait_for_js(page, "location.search.includes('smooth=0.6') && location.search.includes('log=1')")
     page.reload()
-    page.wait_for_function(
-        "document.querySelector('.chart-card[data-key=\"loss\"]').dataset.state === 'drawn'"
+    wait_for_js(
+        page, "document.querySelector('.chart-card[data-key=\"loss\"]').dataset.state === 'drawn'"
     )
     assert page.is_checked("#log-y")
     assert not page.is_checked(f'#chart-runs input[value="{adam[0].run_id}"]')
 
     # val_loss drawn on the loss chart too, dashed, kept in the URL.
     page.select_option('.chart-card[data-key="loss"] select.combine', "val_loss")
-    page.wait_for_function(
-        "document.querySelector('.chart-card[data-key=\"loss\"]').dataset.keys === 'loss,val_loss'"
+    wait_for_js(
+        page,
+        "document.querySelector('.chart-card[data-key=\"loss\"]').dataset.keys === 'loss,val_loss'",
     )
     assert "combine=loss%3Aval_loss" in page.url
     assert page.get_attribute('.chart-card[data-key="loss"]', "data-lines") == str(
@@ -314,20 +319,21 @@ def test_the_chart_view_overlays_every_run_and_groups_them(
     )
     # Dragging across a chart zooms every chart, with data fetched for that range.
     page.uncheck("#log-y")
-    page.wait_for_function("!location.search.includes('log=1')")
+    wait_for_js(page, "!location.search.includes('log=1')")
     box = page.locator('.chart-card[data-key="val_loss"] .u-over').bounding_box()
     page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + 20)
     page.mouse.down()
     page.mouse.move(box["x"] + box["width"] * 0.8, box["y"] + 40, steps=5)
     page.mouse.up()
-    page.wait_for_function("location.search.includes('xmin=') && location.search.includes('xmax=')")
-    page.wait_for_function(
+    wait_for_js(page, "location.search.includes('xmin=') && location.search.includes('xmax=')")
+    wait_for_js(
+        page,
         "(() => { const u = document.querySelector('.chart-card[data-key=\"gpu_memory\"] .chart')"
-        ".uplot; return u && u.data[0][0] >= 25; })()"
+        ".uplot; return u && u.data[0][0] >= 25; })()",
     )
     shot(page, "10b-charts-zoomed-combined")
     page.click("#reset-zoom")
-    page.wait_for_function("!location.search.includes('xmin=')")
+    wait_for_js(page, "!location.search.includes('xmin=')")
 
     # A new grouping keeps how the charts are drawn.
     page.select_option("#group-by", "params.lr")
@@ -337,8 +343,8 @@ def test_the_chart_view_overlays_every_run_and_groups_them(
 
     # Grouped by lr: one mean line and its band per value.
     page.goto(f"{base}/p/alpha/e/{default_experiment.pk}/charts/?group_by=params.lr")
-    page.wait_for_function(
-        "document.querySelector('.chart-card[data-key=\"loss\"]').dataset.state === 'drawn'"
+    wait_for_js(
+        page, "document.querySelector('.chart-card[data-key=\"loss\"]').dataset.state === 'drawn'"
     )
     labels = page.eval_on_selector(
         '.chart-card[data-key="loss"] .chart', "c => c.uplot.series.slice(1).map(s => s.label)"
@@ -372,7 +378,8 @@ def test_live_refresh_keeps_ticked_boxes_expanded_children_and_scroll(
 
     # The running run logs a new accuracy; the next refresh shows it in place.
     LatestMetric.objects.filter(run=runs["live"], key="accuracy").update(value=0.123456)
-    page.wait_for_function(
+    wait_for_js(
+        page,
         "(parseInt(document.getElementById('runs-table').dataset.refreshes || '0') >= 1)",
         timeout=15_000,
     )
@@ -396,7 +403,7 @@ def test_nan_is_a_gap_and_a_count(page, live_server, project, default_experiment
     base = live_server.url
     log_in(page, base)
     page.goto(f"{base}/p/alpha/runs/{run.run_id}/metrics/loss/")
-    page.wait_for_function("document.querySelector('#metric-chart').dataset.axis === 'step'")
+    wait_for_js(page, "document.querySelector('#metric-chart').dataset.axis === 'step'")
     assert page.inner_text("#nan-count") == "20"
     gap = page.eval_on_selector(
         "#metric-chart",
@@ -565,7 +572,7 @@ def test_compare_tables_parallel_coordinates_and_scatter(
     log_in(page, base)
     ids = ",".join(r.run_id for r in runs)
     page.goto(f"{base}/p/alpha/compare/?runs={ids}")
-    page.wait_for_function("document.getElementById('parallel').dataset.state === 'drawn'")
+    wait_for_js(page, "document.getElementById('parallel').dataset.state === 'drawn'")
     axes = page.eval_on_selector("#parallel", "c => c.parallel")
     by_name = {axis["name"]: axis for axis in axes}
     assert by_name["lr"]["log"] is True
@@ -583,11 +590,11 @@ def test_compare_tables_parallel_coordinates_and_scatter(
     selected = int(page.get_attribute("#parallel", "data-selected"))
     assert 0 < selected < 6
     assert "runs in the brushed ranges" in page.inner_text("#parallel-status")
-    page.wait_for_function("document.getElementById('scatter').dataset.state === 'drawn'")
+    wait_for_js(page, "document.getElementById('scatter').dataset.state === 'drawn'")
     # The run whose latest accuracy is NaN is left out, not drawn at 0.
     assert page.get_attribute("#scatter", "data-points") == "5"
     page.select_option("#scatter-x", "params.optimizer")
-    page.wait_for_function("location.search.includes('sx=params.optimizer')")
+    wait_for_js(page, "location.search.includes('sx=params.optimizer')")
     shot(page, "19-compare")
     page.check("#only-diff")
     page.wait_for_url("**diff=1**")

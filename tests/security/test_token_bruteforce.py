@@ -5,7 +5,7 @@ and native APIs, while tokens already verified keep working."""
 import pytest
 from django.core.cache import cache
 
-from accounts import authentication
+from accounts import authentication, token_cache
 from tests.conftest import bearer
 
 pytestmark = pytest.mark.django_db
@@ -20,7 +20,7 @@ NATIVE = "/api/v1/me/"
 def limit(settings):
     settings.MLPLATFORM_TOKEN_FAILURE_LIMIT = LIMIT
     settings.MLPLATFORM_TOKEN_FAILURE_WINDOW = 3600
-    authentication._verified.clear()
+    token_cache._verified.clear()
     cache.delete_many(
         [
             authentication.FAILURE_KEY.format(address=a, window=authentication._failure_window()[0])
@@ -28,7 +28,7 @@ def limit(settings):
         ]
     )
     yield
-    authentication._verified.clear()
+    token_cache._verified.clear()
 
 
 def fail(client, times: int, **extra) -> None:
