@@ -114,20 +114,20 @@ def runs_series(
     # Integer division on both SQLite and PostgreSQL, since every operand is an integer.
     width = max(1, -(-(hi - lo + 1) // points))
 
-    rows = _bucket_rows(run_pks=pks, key=key, x=x, lo=lo, width=width, x_min=x_min, x_max=x_max)
-    previous = None
-    for run_pk, bucket, low, high, nan_at, end, value in rows:
+    rows = _bucket_rows(
+        run_pks=pks,
+        key=key,
+        x=x,
+        lo=lo,
+        width=width,
+        x_min=x_min,
+        x_max=x_max,
+        last_in_scan=connection.vendor == "postgresql",
+    )
+    for run_pk, _bucket, low, high, nan_at, end, value in rows:
         series = result.get(run_pk)
         if series is None:
             series = result[run_pk] = RunSeries()
-        again = previous == (run_pk, bucket)
-        previous = (run_pk, bucket)
-        if again:
-            # Several points share the bucket's last x (SQLite's join): the highest value wins,
-            # as in MLflow's order of the latest point.
-            if value is not None and value > series.last[-1]:
-                series.last[-1] = value
-            continue
         if nan_at is not None:
             series.nan_x.append(nan_at)
         if end is not None:  # else only NaN in this range: a gap, no point
@@ -136,10 +136,11 @@ def runs_series(
 
 
 # Per run and bucket: the extremes of the real values, the first NaN's x, the bucket's last x
-# and the real value there. GROUP BY by position: PostgreSQL would not see two parameters of the
-# same value as one expression. The last value is found by a join (portable; several rows when
-# points share that x) or, on PostgreSQL, in the same scan by ARRAY_AGG, which on a chart of 100
-# runs took half the time of the join's second pass over the points.
+# and the value of its latest real point there (highest step or timestamp, then the other, then
+# value: MLflow's order). GROUP BY by position: PostgreSQL would not see two parameters of the
+# same value as one expression. The latest value is read by a subquery per bucket (portable)
+# or, on PostgreSQL, by ARRAY_AGG in the same scan, which on a chart of 100 runs took half the
+# time; tests/tracking/test_charts_contract.py holds the two to the same rows.
 _AGGREGATES = """
     SELECT m.run_id AS run_id, ({pos} - %(lo)s) / %(width)s AS bucket,
            MIN(CASE WHEN NOT m.is_nan THEN m.value END) AS low,
@@ -152,10 +153,11 @@ _AGGREGATES = """
     GROUP BY 1, 2
 """
 _BUCKETS_PORTABLE_SQL = """
-SELECT g.run_id, g.bucket, g.low, g.high, g.nan_at, g.end_pos, p.value
+SELECT g.run_id, g.bucket, g.low, g.high, g.nan_at, g.end_pos,
+       (SELECT p.value FROM {metric} p
+        WHERE p.run_id = g.run_id AND p.key = %(key)s AND p.{raw} = g.end_at AND NOT p.is_nan
+        ORDER BY p.{tie} DESC, p.value DESC LIMIT 1)
 FROM ({aggregates}) g
-LEFT JOIN {metric} p
-    ON p.run_id = g.run_id AND p.key = %(key)s AND p.{raw} = g.end_at AND NOT p.is_nan
 ORDER BY g.run_id, g.bucket
 """
 _BUCKETS_PG_SQL = """
@@ -177,7 +179,10 @@ def _bucket_rows(
     width: int,
     x_min: int | None,
     x_max: int | None,
+    last_in_scan: bool,
 ) -> list[tuple]:
+    """One row per run and bucket; `last_in_scan` picks PostgreSQL's ARRAY_AGG for the latest
+    value, which runs_series chooses by the database (the only place that does)."""
     quote = connection.ops.quote_name
     metric = quote(Metric._meta.db_table)
     raw = "step" if x == "step" else "timestamp"
@@ -194,7 +199,7 @@ def _bucket_rows(
     if x_max is not None:
         range_sql += f" AND {pos} <= %(x_max)s"
         params["x_max"] = x_max
-    postgres = connection.vendor == "postgresql"
+    tie = "timestamp" if raw == "step" else "step"
     aggregates = _AGGREGATES.format(
         pos=pos,
         raw=raw,
@@ -202,12 +207,10 @@ def _bucket_rows(
         join=join,
         runs=", ".join(f"%(r{i})s" for i in range(len(run_pks))),
         range=range_sql,
-        extra=_PG_LAST_VALUE.format(raw=raw, tie="timestamp" if raw == "step" else "step")
-        if postgres
-        else "",
+        extra=_PG_LAST_VALUE.format(raw=raw, tie=tie) if last_in_scan else "",
     )
-    template = _BUCKETS_PG_SQL if postgres else _BUCKETS_PORTABLE_SQL
-    sql = template.format(aggregates=aggregates, metric=metric, raw=raw)
+    template = _BUCKETS_PG_SQL if last_in_scan else _BUCKETS_PORTABLE_SQL
+    sql = template.format(aggregates=aggregates, metric=metric, raw=raw, tie=tie)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
