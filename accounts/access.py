@@ -66,18 +66,26 @@ def _role_in(*, actor: Actor, project_id: int) -> Role | None:
         return None
     if actor.token is not None and actor.token.project_id != project_id:
         return None
-    if user.is_superuser:
-        # Only superusers: a staff flag opens the admin its permissions allow, no project.
-        role = Role.MANAGER
-    else:
+    member_role = None
+    if not user.is_superuser:
         member_role = _token_member_role(actor)
         if member_role is _UNKNOWN:
             membership = (
                 Membership.objects.filter(project_id=project_id, user=user).only("role").first()
             )
             member_role = membership.role if membership is not None else None
-        if member_role is None:
-            return None
+    return effective_role(actor=actor, member_role=member_role)
+
+
+def effective_role(*, actor: Actor, member_role: str | None) -> Role | None:
+    """The actor's role in a project where their membership has `member_role` (None: not a
+    member), for callers that read memberships in bulk; role_in reads it for one project."""
+    if actor.user.is_superuser:
+        # Only superusers: a staff flag opens the admin its permissions allow, no project.
+        role = Role.MANAGER
+    elif member_role is None:
+        return None
+    else:
         role = Role(member_role)
     if actor.token is not None and not actor.token.max_role.covers(role):
         role = actor.token.max_role

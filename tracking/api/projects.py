@@ -13,7 +13,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts import services
-from accounts.access import Actor, can_create_project, project_for, projects_for
+from accounts.access import (
+    Actor,
+    can_create_project,
+    effective_role,
+    project_for,
+    projects_for,
+    role_in,
+)
 from accounts.api.serializers import (
     ProjectCreateSerializer,
     ProjectSerializer,
@@ -25,18 +32,13 @@ from mlplatform.api.base import NativeAPIView
 from tracking.services.projects import project_create
 
 
-def _project_data(project, actor: Actor, role: str | None) -> dict:
-    effective = Role(role) if role else Role.MANAGER  # a superuser without a membership
-    if actor.user.is_superuser:
-        effective = Role.MANAGER
-    if actor.token is not None and not actor.token.max_role.covers(effective):
-        effective = actor.token.max_role
+def _project_data(project, role: Role) -> dict:
     return {
         "slug": project.slug,
         "name": project.name,
         "description": project.description,
         "created_at": project.created_at,
-        "role": effective.value,
+        "role": role.value,
     }
 
 
@@ -46,7 +48,10 @@ class ProjectListView(NativeAPIView):
         actor = Actor.from_request(request)
         roles = Membership.objects.filter(project=OuterRef("pk"), user=actor.user).values("role")
         projects = projects_for(actor=actor).annotate(my_role=Subquery(roles[:1]))
-        data = [_project_data(p, actor, p.my_role) for p in projects.order_by("name", "slug")]
+        data = [
+            _project_data(p, effective_role(actor=actor, member_role=p.my_role))
+            for p in projects.order_by("name", "slug")
+        ]
         return Response(ProjectSerializer(data, many=True).data)
 
     @extend_schema(
@@ -63,7 +68,7 @@ class ProjectListView(NativeAPIView):
         project = project_create(
             slug=data["slug"], name=data["name"], owner=actor.user, description=data["description"]
         )
-        return Response(ProjectSerializer(_project_data(project, actor, "manager")).data, 201)
+        return Response(ProjectSerializer(_project_data(project, Role.MANAGER)).data, 201)
 
 
 class ProjectDetailView(NativeAPIView):
@@ -71,8 +76,7 @@ class ProjectDetailView(NativeAPIView):
     def get(self, request: Request, slug: str) -> Response:
         actor = Actor.from_request(request)
         project = project_for(actor=actor, slug=slug)
-        role = Membership.objects.filter(project=project, user=actor.user).values("role").first()
-        data = _project_data(project, actor, role["role"] if role else None)
+        data = _project_data(project, role_in(actor=actor, project=project))
         return Response(ProjectSerializer(data).data)
 
     @extend_schema(
@@ -87,4 +91,6 @@ class ProjectDetailView(NativeAPIView):
         project = services.project_update(
             project=project, name=data.get("name"), description=data.get("description")
         )
-        return Response(ProjectSerializer(_project_data(project, actor, "manager")).data)
+        return Response(
+            ProjectSerializer(_project_data(project, role_in(actor=actor, project=project))).data
+        )
