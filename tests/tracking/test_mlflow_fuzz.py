@@ -12,7 +12,6 @@ import inspect
 import json
 
 import pytest
-from django.db import connection
 from django.urls import URLPattern
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -27,9 +26,11 @@ from tracking.models import (
     Experiment,
     ExperimentTag,
     LatestMetric,
+    LoggedModel,
     Metric,
     Param,
     Run,
+    RunInput,
     RunTag,
 )
 from tracking.services.ingest import run_log_batch
@@ -69,7 +70,7 @@ def _endpoints() -> list[tuple[str, list[str], list[str]]]:
 
 
 ENDPOINTS = _endpoints()
-EXAMPLES_PER_ENDPOINT = 50
+EXAMPLES_PER_ENDPOINT = 25
 
 # Values a hostile or broken client may send for any field.
 EDGE_STRINGS = [
@@ -79,7 +80,10 @@ EDGE_STRINGS = [
 ]  # fmt: skip
 edge = st.sampled_from(EDGE_STRINGS)
 # What every field of every endpoint is tried with, one at a time, beside valid ids.
-PROBES = [*EDGE_STRINGS, *([value] for value in EDGE_STRINGS), 2**64, -1.5, True, {}, [[]]]
+PROBES = [
+    "²", "9" * 400, "\ud800", "\x00", "loss\n", "x" * 300, "-1", "NaN", "", "a/../b",
+    "metrics.a > 1 and", ["²"], ["9" * 400], ["\ud800"], 2**64, -1.5, {},
+]  # fmt: skip
 scalars = st.one_of(
     st.none(),
     st.booleans(),
@@ -98,15 +102,21 @@ values = st.recursive(
 )
 
 
-def rows_of_every_table() -> tuple[int, ...]:
-    """How many rows each tracking table has, in one query."""
-    counts = ", ".join(
-        f"(SELECT count(*) FROM {connection.ops.quote_name(model._meta.db_table)})"  # noqa: S608
-        for model in (Experiment, ExperimentTag, Run, RunTag, Param, Metric, LatestMetric)
+def rows_of_the_project(project) -> tuple[int, ...]:
+    """How many rows each tracking table holds for the project: through its runs' indexes, so
+    it stays cheap whatever the rest of the test database holds (on PostgreSQL, pages of rows
+    that earlier tests rolled back)."""
+    runs = Run.objects.filter(experiment__project=project)
+    return (
+        Experiment.objects.filter(project=project).count(),
+        ExperimentTag.objects.filter(experiment__project=project).count(),
+        runs.count(),
+        *(
+            model.objects.filter(run__in=runs).count()
+            for model in (RunTag, Param, Metric, LatestMetric, RunInput)
+        ),
+        LoggedModel.objects.filter(experiment__project=project).count(),
     )
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {counts}")
-        return cursor.fetchone()
 
 
 class TestHostileRequests(HypothesisTestCase):
@@ -138,7 +148,7 @@ class TestHostileRequests(HypothesisTestCase):
         # One client: each new one loads the middleware again (whitenoise scans the files).
         client = self.__class__.api
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {token or self.tokens[0]}")
-        before = rows_of_every_table()
+        before = rows_of_the_project(self.project)
         if method == "get":
             query = {k: v if isinstance(v, str) else json.dumps(v) for k, v in body.items()}
             try:
@@ -152,7 +162,7 @@ class TestHostileRequests(HypothesisTestCase):
         assert response["Content-Type"].startswith("application/json"), (path, response)
         json.loads(response.content)
         if response.status_code >= 400:
-            assert rows_of_every_table() == before, (path, body, response.content[:300])
+            assert rows_of_the_project(self.project) == before, (path, body, response.content[:300])
 
     def test_every_field_of_every_endpoint_with_every_edge_value(self):
         for path, methods, fields in ENDPOINTS:
