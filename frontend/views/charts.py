@@ -12,11 +12,11 @@ from django.views.decorators.http import require_safe
 
 from frontend import selectors
 from frontend.views.common import get_experiment
-from frontend.views.metrics import BadParameter, _int_param
+from frontend.views.metrics import BadParameter, int_param, series_request
 from tracking.models import Run, RunStatus
 from tracking.search import SearchError
 from tracking.selectors.charts import points_per_run, runs_series
-from tracking.selectors.series import MAX_POINTS, X_AXES
+from tracking.selectors.series import X_AXES
 
 # Overlaid lines stop being readable well before this; the page says when runs are left out.
 MAX_CHART_RUNS = 100
@@ -131,20 +131,12 @@ def experiment_charts(request, slug: str, experiment_id: int):
 def experiment_charts_series(request, slug: str, experiment_id: int):
     """One metric key of the view's runs, downsampled on one grid: the data of one chart."""
     experiment = get_experiment(request, slug, experiment_id)
-    key = request.GET.get("key", "")
-    x = request.GET.get("x", "step")
-    if not key:
-        return JsonResponse({"error": "Give the metric key as ?key=."}, status=400)
-    if x not in X_AXES:
-        return JsonResponse({"error": f"'x' must be one of {', '.join(X_AXES)}."}, status=400)
     try:
-        points = _int_param(request, "points", default=DEFAULT_POINTS)
-        x_min = _int_param(request, "x_min")
-        x_max = _int_param(request, "x_max")
+        key, x, points = series_request(request)
+        x_min = int_param(request, "x_min")
+        x_max = int_param(request, "x_max")
     except BadParameter as exc:
         return JsonResponse({"error": str(exc)}, status=400)
-    if points < 1 or points > MAX_POINTS:
-        return JsonResponse({"error": f"'points' must be between 1 and {MAX_POINTS}."}, status=400)
     _, runs, error = _chart_runs(request, experiment)
     if error:
         return JsonResponse({"error": error}, status=400)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import posixpath
+
 from django.http import Http404
 
 from accounts.access import Actor, project_for, role_in
@@ -40,3 +42,20 @@ def can_edit(request, project: Project) -> bool:
 def can_manage(request, project: Project) -> bool:
     role = role_in(actor=Actor.from_request(request), project=project)
     return role is not None and role.covers(Role.MANAGER)
+
+
+def folder_listing(folder: str, entries) -> dict:
+    """What the artifact pages show of a folder: its path, its parent and its entries."""
+    return {
+        "folder": folder,
+        "parent_folder": posixpath.dirname(folder) if folder else None,
+        "entries": [
+            {
+                "name": e.path,
+                "path": posixpath.join(folder, e.path) if folder else e.path,
+                "is_dir": e.is_dir,
+                "size": e.size,
+            }
+            for e in entries
+        ],
+    }

@@ -10,7 +10,7 @@ from django.http import FileResponse, Http404, HttpResponseBadRequest
 from django.shortcuts import render
 
 from accounts.access import Actor
-from frontend.views.common import get_experiment
+from frontend.views.common import folder_listing, get_experiment
 from tracking.artifacts import artifact_list, artifact_open, safe_artifact_path
 from tracking.errors import NotFound, TrackingError
 from tracking.models import LoggedModel
@@ -82,17 +82,7 @@ def logged_model_page(request, slug: str, model_id: str):
             if model.source_run is not None
             else None
         ),
-        "folder": folder,
-        "parent_folder": posixpath.dirname(folder) if folder else None,
-        "entries": [
-            {
-                "name": e.path,
-                "path": posixpath.join(folder, e.path) if folder else e.path,
-                "is_dir": e.is_dir,
-                "size": e.size,
-            }
-            for e in entries
-        ],
+        **folder_listing(folder, entries),
         "preview": preview,
     }
     return render(request, "frontend/logged_model.html", context)

@@ -25,7 +25,7 @@ class BadParameter(ValueError):
     pass
 
 
-def _int_param(request, name: str, *, default: int | None = None) -> int | None:
+def int_param(request, name: str, *, default: int | None = None) -> int | None:
     raw = request.GET.get(name, "")
     if raw == "":
         return default
@@ -35,26 +35,33 @@ def _int_param(request, name: str, *, default: int | None = None) -> int | None:
         raise BadParameter(f"'{name}' must be a whole number, not '{raw[:40]}'.") from None
 
 
+def series_request(request) -> tuple[str, str, int]:
+    """The key, the x axis and the number of points a chart asks for; BadParameter says what
+    is wrong."""
+    key = request.GET.get("key", "")
+    x = request.GET.get("x", "step")
+    if not key:
+        raise BadParameter("Give the metric key as ?key=.")
+    if x not in X_AXES:
+        raise BadParameter(f"'x' must be one of {', '.join(X_AXES)}.")
+    points = int_param(request, "points", default=DEFAULT_POINTS)
+    if points < 1 or points > MAX_POINTS:
+        raise BadParameter(f"'points' must be between 1 and {MAX_POINTS}.")
+    return key, x, points
+
+
 @login_required
 def series_json(request, slug: str, run_id: str):
     """A downsampled series of one key: columns x, step, timestamp, last, min, max, count."""
     run = get_run(request, slug, run_id)
-    key = request.GET.get("key", "")
-    x = request.GET.get("x", "step")
-    if not key:
-        return JsonResponse({"error": "Give the metric key as ?key=."}, status=400)
-    if x not in X_AXES:
-        return JsonResponse({"error": f"'x' must be one of {', '.join(X_AXES)}."}, status=400)
     try:
-        points = _int_param(request, "points", default=DEFAULT_POINTS)
+        key, x, points = series_request(request)
         ranges = {
-            name: _int_param(request, name)
+            name: int_param(request, name)
             for name in ("step_min", "step_max", "time_min", "time_max")
         }
     except BadParameter as exc:
         return JsonResponse({"error": str(exc)}, status=400)
-    if points < 1 or points > MAX_POINTS:
-        return JsonResponse({"error": f"'points' must be between 1 and {MAX_POINTS}."}, status=400)
     buckets = metric_series(run=run, key=key, points=points, x=x, **ranges)
     columns = ("x", "step", "timestamp", "last", "min", "max", "count")
     data = {name: [getattr(b, name) for b in buckets] for name in columns}

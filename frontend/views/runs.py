@@ -17,7 +17,7 @@ from accounts.access import Actor
 from accounts.models import Role
 from frontend import selectors
 from frontend.forms import DescriptionForm, RunNameForm, TagForm, TagKeyForm
-from frontend.views.common import can_edit, get_run
+from frontend.views.common import can_edit, folder_listing, get_run
 from frontend.views.logged_models import run_models_and_datasets
 from tracking.artifacts import artifact_list, artifact_open, safe_artifact_path
 from tracking.batch import TagIn
@@ -275,17 +275,7 @@ def run_artifacts(request, slug: str, run_id: str):
     context = _base_context(request, run, "artifacts")
     context.update(
         {
-            "folder": folder,
-            "parent_folder": posixpath.dirname(folder) if folder else None,
-            "entries": [
-                {
-                    "name": e.path,
-                    "path": posixpath.join(folder, e.path) if folder else e.path,
-                    "is_dir": e.is_dir,
-                    "size": e.size,
-                }
-                for e in entries
-            ],
+            **folder_listing(folder, entries),
             "preview": preview,
         }
     )
