@@ -380,6 +380,13 @@ def wait_for_web_workers(server: ServerProcess, count: int) -> None:
 # --- kill -9 of a web worker --------------------------------------------------------------------
 
 
+def kill_soon(started: threading.Event, pid: int) -> None:
+    """SIGKILL `pid` a moment after the first batch went out, while the workers parse and write."""
+    started.wait(10)
+    time.sleep(0.3)
+    os.kill(pid, signal.SIGKILL)
+
+
 def test_a_web_worker_killed_mid_batch_leaves_each_batch_whole_or_absent(deployment, client):
     run_id = new_run(client, "killed")
     keys = [f"m{i:02d}" for i in range(16)]
@@ -398,10 +405,7 @@ def test_a_web_worker_killed_mid_batch_leaves_each_batch_whole_or_absent(deploym
     killed_mid_request = False
     for _attempt in range(3):
         victim = web_workers(deployment.server)[0]
-        killer = threading.Thread(
-            target=lambda v=victim: (started.wait(10), time.sleep(0.3), os.kill(v.pid, 9)),
-            daemon=True,
-        )
+        killer = threading.Thread(target=kill_soon, args=(started, victim.pid), daemon=True)
         killer.start()
         results = in_parallel([lambda k=key: send(k) for key in keys])
         killer.join(timeout=15)
@@ -417,7 +421,6 @@ def test_a_web_worker_killed_mid_batch_leaves_each_batch_whole_or_absent(deploym
             break
         started.clear()
     assert killed_mid_request, "three kills never landed during a request"
-    assert len(point_counts(deployment.postgres, run_id)) < len(keys) + 1
 
     # The client retries every batch (those that made it too, as after a lost response), through
     # another kill: each point is stored once.
@@ -561,7 +564,8 @@ def test_an_unwritable_artifact_store_answers_json_and_stores_nothing(
         assert "artifact store" in response.json()["message"]
 
         (tmp_path / "model.txt").write_text("weights")
-        with pytest.raises(MlflowException, match="artifact store"):
+        # The client gives up after its retries on 503 (none here) and says so.
+        with pytest.raises(MlflowException, match="503"):
             client.log_artifact(run.info.run_id, str(tmp_path / "model.txt"))
         assert client.list_artifacts(run.info.run_id) == []
         assert blocked.read_text() == "not a folder"
