@@ -118,7 +118,10 @@ def artifact_save(*, path: str, content) -> None:
                 "The artifact store cannot store files right now; nothing was stored. "
                 "Try again later, or ask the administrator to check the artifact store."
             ) from exc
-        _raise_path_error(path, exc)
+        error = _path_error(path, exc)
+        if error is not None:
+            raise error from None
+        raise
     if name != path:
         # A concurrent upload of the same path won the race; keep the latest, as PUT means.
         storage.delete(path)
@@ -127,20 +130,19 @@ def artifact_save(*, path: str, content) -> None:
         storage.delete(name)
 
 
-def _raise_path_error(path: str, exc: OSError) -> None:
+def _path_error(path: str, exc: OSError) -> InvalidInput | None:
+    """The caller's mistake that `exc` reports, if it is one (a name too long, a file where a
+    folder is or the reverse)."""
     if exc.errno == errno.ENAMETOOLONG:
-        raise _name_too_long(path) from None
-    if isinstance(exc, FileExistsError | IsADirectoryError | NotADirectoryError) or exc.errno in (
-        errno.ENOTEMPTY,
-        errno.EEXIST,
-        errno.ENOTDIR,
-        errno.EISDIR,
-    ):
-        raise InvalidInput(
+        return _name_too_long(path)
+    # Django raises FileExistsError without an errno for a file where a folder must go.
+    conflict = isinstance(exc, FileExistsError | IsADirectoryError | NotADirectoryError)
+    if conflict or exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+        return InvalidInput(
             f"Cannot store a file at '{path}': a folder and a file cannot share a path.",
             field="path",
-        ) from None
-    raise exc
+        )
+    return None
 
 
 def artifact_open(*, path: str):
