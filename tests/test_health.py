@@ -23,13 +23,14 @@ def broker_url():
     The app read its configuration when it was imported, so overriding Django's settings would
     not reach it; its own conf is what /healthz connects with.
     """
-    original = celery_app.conf.broker_url
+    # Celery before 5.7 copies broker_url into broker_write_url once, so both are set.
+    original = celery_app.conf.broker_url, celery_app.conf.broker_write_url
 
     def use(url: str) -> None:
-        celery_app.conf.broker_url = url
+        celery_app.conf.broker_url = celery_app.conf.broker_write_url = url
 
     yield use
-    celery_app.conf.broker_url = original
+    celery_app.conf.broker_url, celery_app.conf.broker_write_url = original
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import posixpath
 import re
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from urllib.parse import unquote
 from django.core.files import File
 from django.core.files.storage import Storage, storages
 
-from tracking.errors import InvalidInput, NotFound
+from tracking.errors import InvalidInput, NotFound, Unavailable
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _MAX_PATH_LENGTH = 1000
@@ -90,6 +91,20 @@ class ArtifactEntry:
     size: int | None = None
 
 
+# Errors that say the store itself cannot take files, whatever the path.
+_STORE_ERRNOS = frozenset(
+    {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EIO}
+)
+
+
+def _store_unwritable(storage: Storage, exc: OSError) -> bool:
+    if exc.errno in _STORE_ERRNOS:
+        return True
+    # A root that is no folder (a file, a missing mount) fails like a path conflict would.
+    root = getattr(storage, "location", None)
+    return root is not None and not os.path.isdir(root)
+
+
 def artifact_save(*, path: str, content) -> None:
     """Store a stream under `path`, replacing what was there; the body is never held in memory."""
     storage = artifact_storage()
@@ -97,19 +112,15 @@ def artifact_save(*, path: str, content) -> None:
         if storage.exists(path):
             storage.delete(path)
         name = storage.save(path, File(content, name=posixpath.basename(path)))
-    except (FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError):
-        raise InvalidInput(
-            f"Cannot store a file at '{path}': a folder and a file cannot share a path.",
-            field="path",
-        ) from None
     except OSError as exc:
-        if exc.errno == errno.ENAMETOOLONG:
-            raise _name_too_long(path) from None
-        if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
-            raise InvalidInput(
-                f"Cannot store a file at '{path}': a folder and a file cannot share a path.",
-                field="path",
-            ) from None
+        if _store_unwritable(storage, exc):
+            raise Unavailable(
+                "The artifact store cannot store files right now; nothing was stored. "
+                "Try again later, or ask the administrator to check the artifact store."
+            ) from exc
+        error = _path_error(path, exc)
+        if error is not None:
+            raise error from None
         raise
     if name != path:
         # A concurrent upload of the same path won the race; keep the latest, as PUT means.
@@ -117,6 +128,21 @@ def artifact_save(*, path: str, content) -> None:
         with storage.open(name) as stored:
             storage.save(path, stored)
         storage.delete(name)
+
+
+def _path_error(path: str, exc: OSError) -> InvalidInput | None:
+    """The caller's mistake that `exc` reports, if it is one (a name too long, a file where a
+    folder is or the reverse)."""
+    if exc.errno == errno.ENAMETOOLONG:
+        return _name_too_long(path)
+    # Django raises FileExistsError without an errno for a file where a folder must go.
+    conflict = isinstance(exc, FileExistsError | IsADirectoryError | NotADirectoryError)
+    if conflict or exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+        return InvalidInput(
+            f"Cannot store a file at '{path}': a folder and a file cannot share a path.",
+            field="path",
+        )
+    return None
 
 
 def artifact_open(*, path: str):

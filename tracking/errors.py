@@ -25,3 +25,8 @@ class AlreadyExists(TrackingError):
 
 class NotFound(TrackingError):
     """The object does not exist, or the caller may not know that it does."""
+
+
+class Unavailable(TrackingError):
+    """A store the request needs cannot be used right now (not the caller's fault); nothing was
+    written, and the same request may succeed later."""

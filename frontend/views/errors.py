@@ -1,8 +1,12 @@
 """Our own error pages, so a missing or forbidden page still looks like the application."""
 
-from django.http import HttpResponseServerError
+import sys
+
+from django.http import HttpResponse, HttpResponseServerError
 from django.shortcuts import render
 from django.template import loader
+
+from mlplatform.db.errors import database_unavailable
 
 
 def not_found(request, exception=None):
@@ -16,4 +20,9 @@ def forbidden(request, exception=None):
 
 def server_error(request):
     # Without the request's context processors, which may be what broke (the database, say).
+    # Django calls this while handling the exception, so it is the one being handled.
+    if database_unavailable(sys.exception()):
+        response = HttpResponse(loader.get_template("503.html").render(), status=503)
+        response["Retry-After"] = "5"
+        return response
     return HttpResponseServerError(loader.get_template("500.html").render())

@@ -14,8 +14,10 @@ from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
-from tracking.errors import AlreadyExists, InvalidInput, NotFound
+from mlplatform.db.errors import UNAVAILABLE_MESSAGE, database_unavailable
+from tracking.errors import AlreadyExists, InvalidInput, NotFound, Unavailable
 from tracking.search import SearchError
 from tracking.services.projects import ProjectSlugTaken
 
@@ -71,6 +73,8 @@ def _domain_response(exc: Exception) -> Response | None:
         return Response(error_body("already_exists", str(exc), {"slug": [str(exc)]}), status=409)
     if isinstance(exc, NotFound):
         return Response(error_body("not_found", exc.message), status=404)
+    if isinstance(exc, Unavailable):
+        return Response(error_body("unavailable", exc.message), status=503)
     if isinstance(exc, DjangoValidationError):
         if hasattr(exc, "error_dict"):
             fields = {name: [str(m) for m in msgs] for name, msgs in exc.message_dict.items()}
@@ -96,6 +100,13 @@ def native_exception_handler(exc: Exception, context: dict) -> Response | None:
     response = _domain_response(exc)
     if response is not None:
         return response
+    if database_unavailable(exc):
+        # A retry is the right answer to a lost database, not a bug report.
+        logger.warning("Database unavailable: %s", type(exc).__name__)
+        set_rollback()
+        return Response(
+            error_body("unavailable", UNAVAILABLE_MESSAGE), status=503, headers={"Retry-After": "1"}
+        )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or "Not found.")
     elif isinstance(exc, DjangoPermissionDenied):

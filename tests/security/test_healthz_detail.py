@@ -17,10 +17,11 @@ UNREACHABLE_REDIS = "redis://127.0.0.1:1/2"
 
 @pytest.fixture
 def broker_down():
-    original = celery_app.conf.broker_url
-    celery_app.conf.broker_url = UNREACHABLE_REDIS
+    # Celery before 5.7 copies broker_url into broker_write_url once, so both are set.
+    original = celery_app.conf.broker_url, celery_app.conf.broker_write_url
+    celery_app.conf.broker_url = celery_app.conf.broker_write_url = UNREACHABLE_REDIS
     yield
-    celery_app.conf.broker_url = original
+    celery_app.conf.broker_url, celery_app.conf.broker_write_url = original
 
 
 def test_an_anonymous_caller_sees_what_is_down_but_no_error_text(client, broker_down):

@@ -17,7 +17,8 @@ from rest_framework.authentication import SessionAuthentication
 from accounts.access import Actor, projects_for, require_role
 from accounts.authentication import ApiTokenAuthentication
 from accounts.models import Project, Role
-from tracking.errors import AlreadyExists, InvalidInput, NotFound
+from mlplatform.db.errors import UNAVAILABLE_MESSAGE, database_unavailable
+from tracking.errors import AlreadyExists, InvalidInput, NotFound, Unavailable
 from tracking.mlflow_api.wire import Fields, dumps
 from tracking.models import DEFAULT_EXPERIMENT_NAME, Experiment
 from tracking.search import SearchError
@@ -33,6 +34,7 @@ PERMISSION_DENIED = "PERMISSION_DENIED"
 UNAUTHENTICATED = "UNAUTHENTICATED"
 ENDPOINT_NOT_FOUND = "ENDPOINT_NOT_FOUND"
 REQUEST_LIMIT_EXCEEDED = "REQUEST_LIMIT_EXCEEDED"
+TEMPORARILY_UNAVAILABLE = "TEMPORARILY_UNAVAILABLE"
 
 
 def json_response(payload: dict, status: int = 200) -> HttpResponse:
@@ -55,6 +57,8 @@ def error_for(exc: Exception) -> HttpResponse | None:
         return error_response(RESOURCE_ALREADY_EXISTS, exc.message, 400)
     if isinstance(exc, NotFound):
         return error_response(RESOURCE_DOES_NOT_EXIST, exc.message, 404)
+    if isinstance(exc, Unavailable):
+        return error_response(TEMPORARILY_UNAVAILABLE, exc.message, 503)
     if isinstance(exc, Http404 | exceptions.NotFound):
         return error_response(RESOURCE_DOES_NOT_EXIST, str(exc) or "Not found.", 404)
     if isinstance(exc, PermissionDenied | exceptions.PermissionDenied):
@@ -72,6 +76,12 @@ def error_for(exc: Exception) -> HttpResponse | None:
         return response
     if isinstance(exc, exceptions.APIException) and exc.status_code < 500:
         return error_response(INVALID_PARAMETER_VALUE, str(exc.detail), exc.status_code)
+    if database_unavailable(exc):
+        # The client retries a 503 with backoff; the write it carried never committed.
+        logger.warning("Database unavailable: %s", type(exc).__name__)
+        response = error_response(TEMPORARILY_UNAVAILABLE, UNAVAILABLE_MESSAGE, 503)
+        response["Retry-After"] = "1"
+        return response
     return None
 
 
