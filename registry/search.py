@@ -34,8 +34,35 @@ _VERSION_FILTERABLE = {"name", "run_id", "source_path", "version_number"}
 _TIME_FIELDS = {"creation_timestamp": "created_time", "last_updated_timestamp": "updated_time"}
 
 
+IS_PROMPT_TAG = "mlflow.prompt.is_prompt"
+
+
+def _prompt_clauses(comparisons: list) -> tuple[list, bool]:
+    """MLflow keeps prompts (models tagged `mlflow.prompt.is_prompt`) out of searches unless
+    the filter asks for them; its client always sends a clause on that tag, which models
+    without the tag must still pass. Returns the other clauses and whether prompts are wanted."""
+    wanted = False
+    rest = []
+    for c in comparisons:
+        if c.kind == TAG and c.key == IS_PROMPT_TAG:
+            value = str(c.value).lower()
+            wanted = wanted or (c.comparator == "=" and value == "true")
+            wanted = wanted or (c.comparator == "!=" and value == "false")
+        else:
+            rest.append(c)
+    return rest, wanted
+
+
+def _prompts(wanted: bool, qs: QuerySet, field: str):
+    prompt_ids = RegisteredModelTag.objects.filter(key=IS_PROMPT_TAG, value__iexact="true")
+    ids = prompt_ids.values("registered_model_id")
+    return qs.filter(**{f"{field}__in": ids}) if wanted else qs.exclude(**{f"{field}__in": ids})
+
+
 def filter_registered_models(qs: QuerySet[RegisteredModel], text: str | None):
-    for c in _parse(text or "", MODEL_GRAMMAR):
+    comparisons, wanted = _prompt_clauses(_parse(text or "", MODEL_GRAMMAR))
+    qs = _prompts(wanted, qs, "pk")
+    for c in comparisons:
         if c.kind == TAG:
             qs = qs.filter(key_condition(RegisteredModelTag, "registered_model", c))
         elif c.key in _MODEL_FILTERABLE:
@@ -49,7 +76,9 @@ _VERSION_FIELDS = {"name": "registered_model__name", "run_id": "run__run_id"}
 
 
 def filter_model_versions(qs: QuerySet[ModelVersion], text: str | None):
-    for c in _parse(text or "", VERSION_GRAMMAR):
+    comparisons, wanted = _prompt_clauses(_parse(text or "", VERSION_GRAMMAR))
+    qs = _prompts(wanted, qs, "registered_model_id")
+    for c in comparisons:
         if c.kind == TAG:
             qs = qs.filter(key_condition(ModelVersionTag, "model_version", c))
         elif c.key == "version_number":

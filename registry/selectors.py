@@ -24,6 +24,8 @@ from tracking.models import Lifecycle, LoggedModel, Run
 from tracking.validation import (
     REGISTRY_DEFAULT_MAX_RESULTS,
     REGISTRY_MAX_RESULTS,
+    VERSION_SEARCH_DEFAULT_MAX_RESULTS,
+    VERSION_SEARCH_MAX_RESULTS,
     parse_version,
     validate_max_results,
 )
@@ -131,9 +133,15 @@ def _offset(page_token: str | None) -> int:
     return offset
 
 
-def _page(qs: QuerySet, max_results: int | None, page_token: str | None):
-    limit = REGISTRY_DEFAULT_MAX_RESULTS if max_results is None else max_results
-    validate_max_results(limit, limit=REGISTRY_MAX_RESULTS)
+def _page(
+    qs: QuerySet,
+    max_results: int | None,
+    page_token: str | None,
+    default: int = REGISTRY_DEFAULT_MAX_RESULTS,
+    ceiling: int = REGISTRY_MAX_RESULTS,
+):
+    limit = default if max_results is None else max_results
+    validate_max_results(limit, limit=ceiling)
     if limit < 1:
         raise InvalidInput("Invalid value for max_results: it must be at least 1.", "max_results")
     offset = _offset(page_token)
@@ -174,7 +182,13 @@ def model_version_search(
     qs = with_version_details(
         order_model_versions(filter_model_versions(qs, filter_string), order_by)
     )
-    return _page(qs, max_results, page_token)
+    return _page(
+        qs,
+        max_results,
+        page_token,
+        default=VERSION_SEARCH_DEFAULT_MAX_RESULTS,
+        ceiling=VERSION_SEARCH_MAX_RESULTS,
+    )
 
 
 def alias_history(*, model: RegisteredModel, limit: int = 50) -> QuerySet[AuditEvent]:

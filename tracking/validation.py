@@ -306,8 +306,11 @@ def validate_batch(
 MAX_REGISTERED_MODEL_NAME_LENGTH = 250
 MAX_ALIAS_LENGTH = 255
 MAX_MODEL_SOURCE_LENGTH = 1000
+# MLflow's own defaults and ceilings for registry searches (its client asks for 10,000 versions).
 REGISTRY_DEFAULT_MAX_RESULTS = 100
 REGISTRY_MAX_RESULTS = 1000
+VERSION_SEARCH_DEFAULT_MAX_RESULTS = 10_000
+VERSION_SEARCH_MAX_RESULTS = 200_000
 _ALIAS_CHARACTERS = re.compile(r"[\w\-]+")
 # MLflow reserves these: `models:/name@v3` and `@latest` would be ambiguous with a version.
 _VERSION_ALIAS = re.compile(r"[vV]\d+")

@@ -377,3 +377,15 @@ def test_models_uri_of_another_project_is_refused(client, raw, charlie, other_pr
         )
         error(response, 400, "INVALID_PARAMETER_VALUE")
     assert not ModelVersion.objects.exists()
+
+
+def test_prompts_stay_out_of_searches_unless_asked_for(client, raw):
+    ok(call(client, "post", "registered-models/create", raw, {"name": "clf"}))
+    prompt = {"name": "p", "tags": [{"key": "mlflow.prompt.is_prompt", "value": "true"}]}
+    ok(call(client, "post", "registered-models/create", raw, prompt))
+    models_only = "tags.`mlflow.prompt.is_prompt` != 'true'"
+    body = ok(call(client, "get", "registered-models/search", raw, {"filter": models_only}))
+    assert [m["name"] for m in body["registered_models"]] == ["clf"]
+    prompts = "tags.`mlflow.prompt.is_prompt` = 'true'"
+    body = ok(call(client, "get", "registered-models/search", raw, {"filter": prompts}))
+    assert [m["name"] for m in body["registered_models"]] == ["p"]
