@@ -66,7 +66,7 @@ def test_register_alias_load_search_and_a_token_cannot_delete(
     assert sorted(v.version for v in versions) == ["1", "2"]
 
     # A write token is capped below manager: deleting a version is refused, nothing changes.
-    with pytest.raises(MlflowException, match="PERMISSION_DENIED|manager"):
+    with pytest.raises(MlflowException, match="PERMISSION_DENIED"):
         tracking.delete_model_version("adder", "2")
     assert ModelVersion.objects.count() == 2
 
@@ -83,7 +83,7 @@ def test_another_projects_token_cannot_see_or_load_the_model(
     _, charlie_raw = make_token(user=charlie, project=other_project, scope=TokenScope.WRITE)
     use_token(monkeypatch, live_server, charlie_raw)
     theirs = MlflowClient()
-    with pytest.raises(MlflowException, match="RESOURCE_DOES_NOT_EXIST|not found"):
+    with pytest.raises(MlflowException, match="RESOURCE_DOES_NOT_EXIST"):
         theirs.get_registered_model("adder")
     with pytest.raises(MlflowException):
         mlflow.pyfunc.load_model("models:/adder@champion")
