@@ -32,6 +32,7 @@ urlpatterns = [
     # Anything else under MLflow's prefixes (3.0 traces, ...) is an unknown endpoint, in JSON.
     re_path(r"^(ajax-)?api/[0-9]+\.[0-9]+/mlflow", not_found_view),
     path("admin/", admin.site.urls),
+    path("", include("registry.urls")),
     path("accounts/", include("accounts.urls")),
     path("api/v1/", include("accounts.api.urls")),
     path("api/v1/", include("tracking.api.urls")),
