@@ -36,6 +36,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("api/v1/", include("accounts.api.urls")),
     path("api/v1/", include("tracking.api.urls")),
+    path("api/v1/", include("registry.api_urls")),
     path("api/v1/schema/", SpectacularAPIView.as_view(**API_DOCS), name="api-schema"),
     path(
         "api/v1/docs/",
