@@ -16,7 +16,7 @@ from frontend.views.common import can_edit, can_manage, get_project
 from registry import selectors
 from registry import services as svc
 from registry.models import RegisteredModel
-from tracking.errors import NotFound, TrackingError
+from tracking.errors import InvalidInput, NotFound, TrackingError
 
 
 def _model(request, slug: str, name: str, need: Role = Role.VIEWER) -> RegisteredModel:
@@ -104,18 +104,18 @@ def register(request, slug: str):
     name = request.POST.get("name", "").strip()
     model_id = request.POST.get("model_id", "").strip()
     try:
+        if not model_id:
+            raise InvalidInput("Give the ID of a logged model to register.", field="model_id")
         resolved = selectors.version_source_resolve(
             actor=actor, project=project, source=f"models:/{model_id}", model_id=model_id
         )
-        model = RegisteredModel.objects.filter(project=project, name=name).first()
-        if model is None:
-            model = svc.registered_model_create(actor=actor, project=project, name=name)
-        version = svc.model_version_create(
-            actor=actor, model=model, source=f"models:/{model_id}", **resolved
+        version = svc.model_version_register(
+            actor=actor, project=project, name=name, source=f"models:/{model_id}", **resolved
         )
     except TrackingError as exc:
         messages.error(request, exc.message)
         return redirect(reverse("registered_models", kwargs={"slug": slug}))
+    model = version.registered_model
     messages.success(request, f"Registered {model.name} version {version.version}.")
     return _back(slug, model.name)
 

@@ -107,10 +107,16 @@ def test_register_from_a_logged_model(client, alice, logged):
     assert version.created_by == alice
 
 
-def test_register_refuses_control_characters(client, alice, logged):
+@pytest.mark.parametrize(
+    "data",
+    [{"name": "bad\x1bname"}, {"name": "ok", "model_id": ""}, {"name": "ok", "model_id": "m-nope"}],
+)
+def test_register_refuses_bad_input_and_writes_nothing(client, alice, logged, data):
     client.force_login(alice)
-    client.post(url("registry_register"), {"model_id": logged.model_id, "name": "bad\x1bname"})
+    response = client.post(url("registry_register"), {"model_id": logged.model_id, **data})
+    assert response.status_code == 302
     assert not RegisteredModel.objects.exists()
+    assert not ModelVersion.objects.exists()
 
 
 def test_manager_deletes_versions_and_models(client, alice, model):
