@@ -163,6 +163,11 @@ class AuditAction(models.TextChoices):
     EXPERIMENT_PURGED = "experiment_purged", "Experiment purged"
     RUN_DELETED = "run_deleted", "Run deleted"
     RUN_RESTORED = "run_restored", "Run restored"
+    REGISTERED_MODEL_RENAMED = "registered_model_renamed", "Registered model renamed"
+    REGISTERED_MODEL_DELETED = "registered_model_deleted", "Registered model deleted"
+    MODEL_VERSION_DELETED = "model_version_deleted", "Model version deleted"
+    MODEL_ALIAS_SET = "model_alias_set", "Model alias set"
+    MODEL_ALIAS_DELETED = "model_alias_deleted", "Model alias deleted"
 
 
 class AuditEvent(models.Model):

@@ -94,6 +94,7 @@ INSTALLED_APPS = [
     "csp",
     "accounts",
     "tracking",
+    "registry",
     "frontend",
 ]
 

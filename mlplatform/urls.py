@@ -17,11 +17,14 @@ API_DOCS = {"permission_classes": [IsAuthenticated]}
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("health", health, name="health"),
+    # The registry's routes first: tracking's end with the catch-all for unknown endpoints.
+    path("api/2.0/mlflow/", include("registry.mlflow_api")),
     path("api/2.0/mlflow/", include("tracking.mlflow_api.urls")),
     path("api/2.0/mlflow-artifacts/", include("tracking.mlflow_api.artifact_urls")),
     path("api/3.0/mlflow/server-info", server_info, name="mlflow-server-info"),
     # MLflow's server answers every endpoint under /ajax-api too (its web UI calls those), plus
     # a few routes only there.
+    path("ajax-api/2.0/mlflow/", include("registry.mlflow_api")),
     path("ajax-api/2.0/mlflow/", include("tracking.mlflow_api.ajax_urls")),
     path("ajax-api/2.0/mlflow-artifacts/", include("tracking.mlflow_api.artifact_urls")),
     path("ajax-api/3.0/mlflow/server-info", server_info, name="mlflow-server-info-ajax"),
@@ -29,9 +32,11 @@ urlpatterns = [
     # Anything else under MLflow's prefixes (3.0 traces, ...) is an unknown endpoint, in JSON.
     re_path(r"^(ajax-)?api/[0-9]+\.[0-9]+/mlflow", not_found_view),
     path("admin/", admin.site.urls),
+    path("", include("registry.urls")),
     path("accounts/", include("accounts.urls")),
     path("api/v1/", include("accounts.api.urls")),
     path("api/v1/", include("tracking.api.urls")),
+    path("api/v1/", include("registry.api_urls")),
     path("api/v1/schema/", SpectacularAPIView.as_view(**API_DOCS), name="api-schema"),
     path(
         "api/v1/docs/",

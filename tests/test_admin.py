@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from accounts.audit import audit_record
 from accounts.models import ApiToken, AuditAction, AuditEvent, Membership, Project, Role, User
+from registry.models import ModelVersion, RegisteredModel
 from tests.factories import ExperimentFactory, RunFactory, make_token
 from tracking.models import (
     DEFAULT_EXPERIMENT_NAME,
@@ -62,6 +63,7 @@ def run(experiment, alice):
 def rows(project, experiment, run, alice, bob) -> dict[type[Model], Model]:
     """One row of every model the admin shows."""
     token, _raw = make_token(user=alice, project=project)
+    registered = RegisteredModel.objects.create(project=project, name="clf", created_by=alice)
     return {
         User: alice,
         Group: Group.objects.create(name="operators"),
@@ -96,6 +98,10 @@ def rows(project, experiment, run, alice, bob) -> dict[type[Model], Model]:
         ),
         AccessLog: AccessLog.objects.create(**axes_fields(), username="alice"),
         AccessFailureLog: AccessFailureLog.objects.create(**axes_fields(), username="x"),
+        RegisteredModel: registered,
+        ModelVersion: ModelVersion.objects.create(
+            registered_model=registered, version=1, source="s3://b/m", storage_location="s3://b/m"
+        ),
     }
 
 

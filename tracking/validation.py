@@ -299,3 +299,65 @@ def validate_batch(
             )
         seen.add(param.key)
     validate_tags(tags)
+
+
+# --- the model registry ------------------------------------------------------------------------
+
+MAX_REGISTERED_MODEL_NAME_LENGTH = 250
+MAX_ALIAS_LENGTH = 255
+MAX_MODEL_SOURCE_LENGTH = 1000
+# MLflow's own defaults and ceilings for registry searches (its client asks for 10,000 versions).
+REGISTRY_DEFAULT_MAX_RESULTS = 100
+REGISTRY_MAX_RESULTS = 1000
+VERSION_SEARCH_DEFAULT_MAX_RESULTS = 10_000
+VERSION_SEARCH_MAX_RESULTS = 200_000
+_ALIAS_CHARACTERS = re.compile(r"[\w\-]+")
+# MLflow reserves these: `models:/name@v3` and `@latest` would be ambiguous with a version.
+_VERSION_ALIAS = re.compile(r"[vV]\d+")
+
+
+def validate_registered_model_name(value: object, *, field: str = "name") -> str:
+    """A registered model's name: it becomes part of `models:/<name>/<version>` URIs, so no
+    '/' or ':' (as MLflow refuses) and no control characters."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise InvalidInput(f"Missing value for required parameter '{field}'.", field=field)
+    validate_name(value, limit=MAX_REGISTERED_MODEL_NAME_LENGTH, what="The model name", field=field)
+    if "/" in value or ":" in value:
+        raise InvalidInput(
+            f"Invalid model name '{value}'. Names cannot contain '/' or ':'.", field=field
+        )
+    if "@" in value:
+        raise InvalidInput(
+            f"Invalid model name '{value}'. Names cannot contain '@' (it starts an alias).",
+            field=field,
+        )
+    return value
+
+
+def validate_alias_name(value: object, *, field: str = "alias") -> str:
+    """An alias as MLflow allows one: word characters and dashes, not `latest` nor `v<N>`."""
+    if not isinstance(value, str) or value == "":
+        raise InvalidInput("Registered model alias name cannot be empty.", field=field)
+    if len(value) > MAX_ALIAS_LENGTH:
+        raise InvalidInput(f"The alias is longer than {MAX_ALIAS_LENGTH} characters.", field=field)
+    if not _ALIAS_CHARACTERS.fullmatch(value) or not value.isascii():
+        raise InvalidInput(
+            f"Invalid alias name: {value!r}. Names may only contain alphanumerics, "
+            "underscores (_), and dashes (-).",
+            field=field,
+        )
+    if value.lower() == "latest":
+        raise InvalidInput("'latest' alias name (case insensitive) is reserved.", field=field)
+    if _VERSION_ALIAS.fullmatch(value):
+        raise InvalidInput(f"Version alias name '{value}' is reserved.", field=field)
+    return value
+
+
+def parse_version(value: object, *, field: str = "version") -> int:
+    """A model version number: MLflow sends it as a string of digits."""
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if not isinstance(text, str) or not text.isascii() or not text.isdigit() or len(text) > 9:
+        raise InvalidInput(
+            f"Parameter '{field}' must be an integer, got {_shown(value)}.", field=field
+        )
+    return int(text)

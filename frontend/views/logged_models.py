@@ -10,7 +10,7 @@ from django.http import FileResponse, Http404, HttpResponseBadRequest
 from django.shortcuts import render
 
 from accounts.access import Actor
-from frontend.views.common import folder_listing, get_experiment
+from frontend.views.common import can_edit, folder_listing, get_experiment
 from tracking.artifacts import artifact_list, artifact_open, safe_artifact_path
 from tracking.errors import NotFound, TrackingError
 from tracking.models import LoggedModel
@@ -84,6 +84,7 @@ def logged_model_page(request, slug: str, model_id: str):
         ),
         **folder_listing(folder, entries),
         "preview": preview,
+        "can_register": can_edit(request, model.experiment.project),
     }
     return render(request, "frontend/logged_model.html", context)
 
