@@ -417,10 +417,36 @@ def test_bulk_interval_samples_evenly_keeping_first_and_last(api_client, alice_t
     by_run = {}
     for m in body["metrics"]:
         by_run.setdefault(m["run_id"], []).append(m["step"])
-    assert by_run == {run.run_id: [0, 25, 50, 75, 100], other.run_id: [0, 25, 50, 75, 100]}
+    # MLflow's NTILE buckets: the first row of each (the first bucket of 101 rows holds 21),
+    # the last row in place of the last bucket's first.
+    assert by_run == {run.run_id: [0, 21, 41, 61, 100], other.run_id: [0, 21, 41, 61, 100]}
+    assert [m["run_id"] for m in body["metrics"]][::5] == [run.run_id, other.run_id]
     query.update(start_step=10, end_step=20, max_results=3)
     body = ok(call(api_client, "get", "metrics/get-history-bulk-interval", alice_token[1], query))
-    assert sorted({m["step"] for m in body["metrics"]}) == [10, 15, 20]
+    assert sorted({m["step"] for m in body["metrics"]}) == [10, 14, 20]
+
+
+def test_bulk_interval_samples_rows_as_mlflow(api_client, alice_token, run):
+    # Steps 0-9, two points at step 9: MLflow keeps each NTILE bucket's first row and the last.
+    points = [MetricIn("s", float(i), 1, i) for i in range(10)] + [MetricIn("s", 9.5, 2, 9)]
+    run_log_batch(run=run, metrics=points)
+    query = {"run_ids": [run.run_id], "metric_key": "s"}
+    samples = {}
+    for max_results in (1, 2, 5, 11, 20):
+        body = ok(
+            call(
+                api_client,
+                "get",
+                "metrics/get-history-bulk-interval",
+                alice_token[1],
+                {**query, "max_results": max_results},
+            )
+        )
+        samples[max_results] = [(m["step"], m["timestamp"]) for m in body["metrics"]]
+    assert samples[1] == [(9, 2)]
+    assert samples[2] == [(0, 1), (9, 2)]
+    assert samples[5] == [(0, 1), (3, 1), (5, 1), (7, 1), (9, 2)]
+    assert samples[11] == samples[20] == [(i, 1) for i in range(10)] + [(9, 2)]
 
 
 def test_bulk_interval_limits_are_enforced(api_client, alice_token, run):

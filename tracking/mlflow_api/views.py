@@ -362,10 +362,12 @@ def metric_get_history_bulk_interval(request, fields: Fields, actor: Actor) -> d
             f"run_ids. Received {len(run_ids)} run_ids.",
             field="run_ids",
         )
-    runs = runs_for_user(actor=actor, run_ids=run_ids)
-    missing = set(run_ids) - {run.run_id for run in runs}
+    found = {run.run_id: run for run in runs_for_user(actor=actor, run_ids=run_ids)}
+    missing = [run_id for run_id in run_ids if run_id not in found]
     if missing:
-        raise NotFound(f"Run with id={sorted(missing)[0]} not found.")
+        raise NotFound(f"Run with id={missing[0]} not found.")
+    # In the request's order, as MLflow answers.
+    runs = [found[run_id] for run_id in dict.fromkeys(run_ids)]
     sampled = metric_history_sampled(
         runs=runs,
         key=fields.str("metric_key", required=True),
