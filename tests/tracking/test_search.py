@@ -616,9 +616,15 @@ def test_experiment_ids_compare_as_mlflows_strings(experiments, project):
 
 
 @pytest.mark.django_db
-def test_experiments_are_ordered_by_last_update_descending_by_default(experiments, project):
+def test_experiments_are_ordered_by_creation_descending_by_default(experiments, project):
     qs = Experiment.objects.filter(project=project).exclude(name="Default")
-    assert [e.name for e in order_experiments(qs, None)] == ["bert-base", "BERT-large", "resnet"]
+    # MLflow's store: creation_time DESC, experiment_id ASC, whatever the last update.
+    assert [e.name for e in order_experiments(qs, None)] == ["resnet", "BERT-large", "bert-base"]
+    assert [e.name for e in order_experiments(qs, ["last_update_time DESC"])] == [
+        "bert-base",
+        "BERT-large",
+        "resnet",
+    ]
     assert [e.name for e in order_experiments(qs, ["creation_time DESC"])] == [
         "resnet",
         "BERT-large",
@@ -631,6 +637,16 @@ def test_experiments_are_ordered_by_last_update_descending_by_default(experiment
     ]
     with pytest.raises(SearchError, match="only be ordered by attributes"):
         order_experiments(qs, ["tags.team"])
+
+
+@pytest.mark.django_db
+def test_experiment_order_ties_break_as_mlflows(project):
+    same = datetime(2024, 1, 1, tzinfo=UTC)
+    made = [ExperimentFactory(project=project, name=f"e{i}", created_at=same) for i in range(3)]
+    qs = Experiment.objects.filter(pk__in=[e.pk for e in made])
+    # By default experiment_id ASC follows; after a given order_by, experiment_id DESC.
+    assert [e.name for e in order_experiments(qs, None)] == ["e0", "e1", "e2"]
+    assert [e.name for e in order_experiments(qs, ["creation_time"])] == ["e2", "e1", "e0"]
 
 
 # --- any valid filter runs on the database -----------------------------------------------------
