@@ -50,7 +50,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 # What MLflow's server appends to the errors of its request schema checks.
-_API_DOCS_HINT = " See the API docs for more information about request parameters."
+API_DOCS_HINT = " See the API docs for more information about request parameters."
 # Query parameters of one GET: a bulk-interval request may name 100 runs; more than this is no
 # request a client makes, and the view says which limit it broke.
 MAX_QUERY_FIELDS = 10_000
@@ -58,7 +58,7 @@ MAX_QUERY_FIELDS = 10_000
 
 def missing_value_message(field: str) -> str:
     """MLflow's server's words for a required request field that is missing."""
-    return f"Missing value for required parameter '{field}'.{_API_DOCS_HINT}"
+    return f"Missing value for required parameter '{field}'.{API_DOCS_HINT}"
 
 
 def invalid_type_message(field: str, value: object) -> str:
@@ -66,7 +66,7 @@ def invalid_type_message(field: str, value: object) -> str:
     shown = json.dumps(value, sort_keys=True, separators=(",", ":"))
     return (
         f"Invalid value {shown} for parameter '{field}' supplied:  Hint: Value was of type "
-        f"'{type(value).__name__}'.{_API_DOCS_HINT}"
+        f"'{type(value).__name__}'.{API_DOCS_HINT}"
     )
 
 

@@ -44,6 +44,7 @@ from tracking.services import experiments as experiment_services
 from tracking.services import runs as run_services
 from tracking.services.ingest import run_log_batch_by_id
 from tracking.validation import (
+    API_DOCS_HINT,
     DEFAULT_MAX_RESULTS,
     INT64_MAX,
     INT64_MIN,
@@ -370,7 +371,7 @@ def metric_get_history_bulk_interval(request, fields: Fields, actor: Actor) -> d
     if len(run_ids) > MAX_RUNS_PER_SAMPLE:
         raise InvalidInput(
             f"GetMetricHistoryBulkInterval request must specify at most {MAX_RUNS_PER_SAMPLE} "
-            f"run_ids. Received {len(run_ids)} run_ids.",
+            f"run_ids. Received {len(run_ids)} run_ids.{API_DOCS_HINT}",
             field="run_ids",
         )
     found = {run.run_id: run for run in runs_for_user(actor=actor, run_ids=run_ids)}
