@@ -47,8 +47,8 @@ BY_DESIGN = {
     "last_update_time",
     "start_time",
     "end_time",
-    "created_timestamp",
-    "last_updated_timestamp",
+    "creation_timestamp_ms",
+    "last_updated_timestamp_ms",
     # Paging tokens are opaque and each server's own encoding.
     "next_page_token",
 }
@@ -214,6 +214,8 @@ class Differ:
         # Names are unique per test run: MLflow's store lives for the whole session.
         self.tag = tag
         self.differences: list[str] = []
+        # MLflow's status per call, so the test can check it exercised what it meant to.
+        self.statuses: dict[str, int] = {}
 
     def both(
         self,
@@ -232,7 +234,8 @@ class Differ:
         raw bodies."""
         answers = []
         for side in (self.theirs, self.ours):
-            status, body = side.call(method, endpoint, self._payload(side, payload), prefix)
+            path = self._payload(side, {"path": endpoint})["path"]
+            status, body = side.call(method, path, self._payload(side, payload), prefix)
             for path in ids:
                 found = _dig(body, path)
                 if isinstance(found, str):
@@ -240,6 +243,7 @@ class Differ:
             answers.append((status, body))
         (their_status, their_body), (our_status, our_body) = answers
         what = f"{method} {endpoint} {label}".strip()
+        self.statuses[what] = their_status
         if their_status != our_status:
             self.differences.append(
                 f"{what}: status {their_status} (mlflow) != {our_status} (ours)\n"
@@ -462,6 +466,24 @@ def test_every_tracking_endpoint_answers_as_mlflows_server(sides):
     # MLflow's server serves search-datasets under /ajax-api only.
     d.both("POST", "experiments/search-datasets", {"experiment_ids": [exp]}, prefix=AJAX)
 
+    # Logged models.
+    d.both(
+        "POST",
+        "logged-models",
+        {"experiment_id": exp, "name": "clf", "source_run_id": run, "model_type": "sklearn"},
+        ids=["model.info.model_id"],
+    )
+    model = "<model_id 0>"
+    d.both("GET", f"logged-models/{model}")
+    d.both(
+        "PATCH",
+        f"logged-models/{model}",
+        {"model_id": model, "status": "LOGGED_MODEL_READY"},
+    )
+    d.both("PATCH", f"logged-models/{model}/tags", {"tags": [{"key": "k", "value": "v"}]})
+    d.both("POST", "logged-models/search", {"experiment_ids": [exp]})
+    d.both("GET", "logged-models/m-00000000000000000000000000000000", label="missing")
+
     # Errors the client or users match on.
     d.both(
         "POST",
@@ -517,6 +539,26 @@ def test_every_tracking_endpoint_answers_as_mlflows_server(sides):
     d.both("POST", "no/such/endpoint", {}, label="unknown endpoint", status_only=True)
 
     assert not d.differences, "\n\n".join(d.differences)
+    failed = {what for what, status in d.statuses.items() if status != 200}
+    # Every call meant to succeed did, on both sides (the statuses were equal).
+    assert failed == {
+        "POST experiments/create duplicate",
+        "POST experiments/create",  # artifact_location 9.0
+        "POST experiments/create no name",
+        "GET experiments/get missing",
+        "GET experiments/get-by-name",  # the second, for a name that does not exist
+        "POST experiments/search bad filter",
+        "GET metrics/get-history-bulk-interval start without end",
+        "GET metrics/get-history-bulk-interval 1,000 run_ids",
+        "POST runs/search bad filter",
+        "GET logged-models/m-00000000000000000000000000000000 missing",
+        "POST runs/log-parameter numeric run_id",
+        "POST runs/log-metric missing run",
+        "GET runs/get missing run",
+        "POST runs/log-metric bad key",
+        "POST runs/search too many results",
+        "POST no/such/endpoint unknown endpoint",
+    }, sorted(failed)
 
 
 def test_the_client_sees_the_same_runs_on_both(sides, monkeypatch):
