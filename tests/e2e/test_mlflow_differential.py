@@ -553,6 +553,7 @@ def test_every_tracking_endpoint_answers_as_mlflows_server(sides):
         "POST runs/search bad filter",
         "GET logged-models/m-00000000000000000000000000000000 missing",
         "POST runs/log-parameter numeric run_id",
+        "POST runs/log-parameter changed param",  # a param's value cannot change
         "POST runs/log-metric missing run",
         "GET runs/get missing run",
         "POST runs/log-metric bad key",
