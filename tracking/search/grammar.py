@@ -1,8 +1,9 @@
 """MLflow's search grammar for runs and experiments: what a filter or order_by may say.
 
 The grammar follows MLflow's documented syntax: AND-ed comparisons of `metrics.*`, `params.*`,
-`tags.*`, `dataset.*` (name, digest, context) and run attributes, and `order_by` clauses of the form `<key> [ASC|DESC]`. This module
-and `parser` are plain Python, without Django, so the language can be read and tested alone.
+`tags.*`, `dataset.*` (name, digest, context) and run attributes, and `order_by` clauses of the
+form `<key> [ASC|DESC]`. This module and `parser` are plain Python, without Django, so the
+language can be read and tested alone.
 """
 
 from __future__ import annotations
