@@ -225,6 +225,11 @@ def _gunicorn_argv(options: argparse.Namespace) -> list[str]:
         str(int(STOP_TIMEOUT) - 2),
         "--access-logfile",
         "-",
+        # MLflow's clients put up to 100 run ids in one GET (get-history-bulk-interval), which
+        # gunicorn's 4 kB default (8 kB at most) refuses with a 414 HTML page; 0 lifts the
+        # limit, so Django answers an over-long list with MLflow's 400 JSON.
+        "--limit-request-line",
+        "0",
     ]
     # gunicorn 25+ opens a control socket at one fixed path per user by default, which two
     # servers on one machine would fight over; this server is stopped through its signals.

@@ -7,6 +7,7 @@ accepts is accepted here, and what MLflow's server refuses is refused here too.
 
 from __future__ import annotations
 
+import json
 import math
 import posixpath
 import re
@@ -46,6 +47,27 @@ _KEY_CHARACTERS = re.compile(r"[/\w.\- :]*")
 _INTEGER = re.compile(r"[-+]?[0-9]{1,20}")
 # C0 and C1 control characters: names show up in pages, snippets and file names.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+# What MLflow's server appends to the errors of its request schema checks.
+API_DOCS_HINT = " See the API docs for more information about request parameters."
+# Query parameters of one GET: a bulk-interval request may name 100 runs; more than this is no
+# request a client makes, and the view says which limit it broke.
+MAX_QUERY_FIELDS = 10_000
+
+
+def missing_value_message(field: str) -> str:
+    """MLflow's server's words for a required request field that is missing."""
+    return f"Missing value for required parameter '{field}'.{API_DOCS_HINT}"
+
+
+def invalid_type_message(field: str, value: object) -> str:
+    """MLflow's server's words for a request field of the wrong JSON type."""
+    shown = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return (
+        f"Invalid value {shown} for parameter '{field}' supplied:  Hint: Value was of type "
+        f"'{type(value).__name__}'.{API_DOCS_HINT}"
+    )
 
 
 def _is_encodable(value: str) -> bool:

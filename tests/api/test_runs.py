@@ -248,3 +248,24 @@ def test_alice_starts_a_run_and_bob_cannot(alice_api, bob_api, default_experimen
     assert response.status_code == 201, response.content
     assert response.json()["tags"]["a"] == "b"
     assert bob_api.post(runs_url(default_experiment), {}, format="json").status_code == 403
+
+
+def test_filter_matches_dataset_inputs(alice_api, runs, default_experiment, charlie_api):
+    from tracking.services.datasets import DatasetIn, run_log_inputs
+
+    context = {"mlflow.data.context": "train"}
+    run_log_inputs(run=runs[1], datasets=[DatasetIn("iris", "d1", "local", "s", tags=context)])
+    run_log_inputs(run=runs[3], datasets=[DatasetIn("wine", "d2", "local", "s")])
+    for text, expected in [
+        ("dataset.name = 'iris'", ["trial-1"]),
+        ("dataset.name IN ('iris', 'wine')", ["trial-3", "trial-1"]),
+        ("dataset.digest LIKE 'd%' and dataset.name != 'iris'", ["trial-3"]),
+        ("dataset.context = 'train' and metrics.acc > 0", ["trial-1"]),
+        ("dataset.name = 'nope'", []),
+    ]:
+        assert names(alice_api.get(runs_url(default_experiment), {"filter": text})) == expected
+    response = alice_api.get(runs_url(default_experiment), {"filter": "dataset.size = '1'"})
+    assert response.status_code == 400
+    assert "unknown dataset key" in response.content.decode()
+    response = charlie_api.get(runs_url(default_experiment), {"filter": "dataset.name = 'iris'"})
+    assert response.status_code == 404

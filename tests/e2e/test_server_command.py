@@ -275,3 +275,14 @@ def test_server_with_postgresql_and_redis_starts_serves_and_stops(
 
     assert server.stop(signal.SIGTERM, timeout=20) == 0
     assert server.wait_for_survivors_to_go() == []
+
+
+def test_a_16_kb_url_reaches_django_and_gets_json(embedded_server):
+    # 1,000 run ids in one GET, as MLflow's client may send: gunicorn's default request-line
+    # limit would answer 414 with an HTML page before the request reached the MLflow API.
+    query = "&".join(f"run_ids={i:032x}" for i in range(1000))
+    url = embedded_server.url + "api/2.0/mlflow/metrics/get-history-bulk-interval?" + query
+    assert len(url) > 16_000
+    status, body = http_get(url)
+    assert status == 401
+    assert json.loads(body)["error_code"] == "UNAUTHENTICATED"

@@ -248,7 +248,7 @@ def _point(key="k", value=0.5, step=0, timestamp=1):
         (_point(step=2**63), "metrics[2].step"),
         (_point(timestamp=1.5), "metrics[2].timestamp"),
         (_point(value="high"), "metrics[2].value"),
-        (_point(key=["k"]), "'key': expected a string"),
+        (_point(key=["k"]), "for parameter 'key' supplied"),
         (_point(key="a$b"), "'a$b'"),
     ],
 )
@@ -417,10 +417,36 @@ def test_bulk_interval_samples_evenly_keeping_first_and_last(api_client, alice_t
     by_run = {}
     for m in body["metrics"]:
         by_run.setdefault(m["run_id"], []).append(m["step"])
-    assert by_run == {run.run_id: [0, 25, 50, 75, 100], other.run_id: [0, 25, 50, 75, 100]}
+    # MLflow's NTILE buckets: the first row of each (the first bucket of 101 rows holds 21),
+    # the last row in place of the last bucket's first.
+    assert by_run == {run.run_id: [0, 21, 41, 61, 100], other.run_id: [0, 21, 41, 61, 100]}
+    assert [m["run_id"] for m in body["metrics"]][::5] == [run.run_id, other.run_id]
     query.update(start_step=10, end_step=20, max_results=3)
     body = ok(call(api_client, "get", "metrics/get-history-bulk-interval", alice_token[1], query))
-    assert sorted({m["step"] for m in body["metrics"]}) == [10, 15, 20]
+    assert sorted({m["step"] for m in body["metrics"]}) == [10, 14, 20]
+
+
+def test_bulk_interval_samples_rows_as_mlflow(api_client, alice_token, run):
+    # Steps 0-9, two points at step 9: MLflow keeps each NTILE bucket's first row and the last.
+    points = [MetricIn("s", float(i), 1, i) for i in range(10)] + [MetricIn("s", 9.5, 2, 9)]
+    run_log_batch(run=run, metrics=points)
+    query = {"run_ids": [run.run_id], "metric_key": "s"}
+    samples = {}
+    for max_results in (1, 2, 5, 11, 20):
+        body = ok(
+            call(
+                api_client,
+                "get",
+                "metrics/get-history-bulk-interval",
+                alice_token[1],
+                {**query, "max_results": max_results},
+            )
+        )
+        samples[max_results] = [(m["step"], m["timestamp"]) for m in body["metrics"]]
+    assert samples[1] == [(9, 2)]
+    assert samples[2] == [(0, 1), (9, 2)]
+    assert samples[5] == [(0, 1), (3, 1), (5, 1), (7, 1), (9, 2)]
+    assert samples[11] == samples[20] == [(i, 1) for i in range(10)] + [(9, 2)]
 
 
 def test_bulk_interval_limits_are_enforced(api_client, alice_token, run):
@@ -726,3 +752,55 @@ def test_run_ids_are_never_guessable_counters(api_client, alice_token, project):
 
 def test_unknown_endpoints_still_refuse_strangers_first(api_client):
     error(call(api_client, "post", "runs/nope", None, {}), 401, "UNAUTHENTICATED")
+
+
+def test_errors_name_the_first_bad_field_in_mlflows_words(api_client, alice_token, run):
+    # MLflow's server checks run_id before key and value, and says so in these words.
+    response = call(
+        api_client,
+        "post",
+        "runs/log-parameter",
+        alice_token[1],
+        {"run_id": 31, "key": "k", "value": 5},
+    )
+    assert error(response, 400, "INVALID_PARAMETER_VALUE") == (
+        "Invalid value 31 for parameter 'run_id' supplied:  Hint: Value was of type 'int'. "
+        "See the API docs for more information about request parameters."
+    )
+    response = call(api_client, "post", "experiments/create", alice_token[1], {})
+    assert error(response, 400, "INVALID_PARAMETER_VALUE") == (
+        "Missing value for required parameter 'name'. "
+        "See the API docs for more information about request parameters."
+    )
+    response = call(api_client, "get", "runs/get", alice_token[1], {"run_id": "f" * 32})
+    assert error(response, 404, "RESOURCE_DOES_NOT_EXIST") == f"Run with id={'f' * 32} not found"
+    assert not run.params.filter(key="k").exists()
+
+
+def test_experiment_artifact_location_must_be_a_string(api_client, alice_token, project):
+    before = project.experiments.count()
+    payload = {"name": "located", "artifact_location": 9.0}
+    response = call(api_client, "post", "experiments/create", alice_token[1], payload)
+    assert "'artifact_location'" in error(response, 400, "INVALID_PARAMETER_VALUE")
+    assert project.experiments.count() == before
+    payload["artifact_location"] = "s3://elsewhere"
+    ok(call(api_client, "post", "experiments/create", alice_token[1], payload))
+
+
+def test_a_thousand_run_ids_in_a_get_are_a_400_json(api_client, alice_token, run):
+    query = {"run_ids": [run.run_id] * 1000, "metric_key": "m"}
+    response = call(api_client, "get", "metrics/get-history-bulk-interval", alice_token[1], query)
+    assert "at most 100 run_ids. Received 1000" in error(response, 400, "INVALID_PARAMETER_VALUE")
+    query = {"run_ids": [run.run_id] * 10_001, "metric_key": "m"}
+    response = call(api_client, "get", "metrics/get-history-bulk-interval", alice_token[1], query)
+    assert "query parameters" in error(response, 400, "INVALID_PARAMETER_VALUE")
+
+
+def test_a_null_param_value_in_a_batch_is_stored_empty_as_mlflow_does(api_client, alice_token, run):
+    # MLflow 3.17.2's server reads a JSON null as protobuf's unset string: "" (not refused).
+    payload = {"run_id": run.run_id, "params": [{"key": "p", "value": None}, {"key": "q"}]}
+    ok(call(api_client, "post", "runs/log-batch", alice_token[1], payload))
+    assert dict(run.params.filter(key__in=["p", "q"]).values_list("key", "value")) == {
+        "p": "",
+        "q": "",
+    }

@@ -642,6 +642,23 @@ def test_run_dataset_condition_finds_runs_by_their_datasets(api_client, alice_to
     assert matching("name", "=", "other") == set()
     assert other.run_id not in matching("name", "!=", "x")
 
+    # The same through runs/search's filter grammar (the row path).
+    for text, expected in [
+        ("dataset.name = 'iris'", [run.run_id]),
+        ("dataset.digest IN ('abc', 'x') and dataset.context LIKE 'tr%'", [run.run_id]),
+        ("datasets.name ILIKE 'IRIS' and dataset.digest != 'abc'", []),
+    ]:
+        body = ok(
+            call(
+                api_client,
+                "post",
+                "runs/search",
+                alice_token[1],
+                {"experiment_ids": [str(run.experiment_id)], "filter": text},
+            )
+        )
+        assert [r["info"]["run_id"] for r in body.get("runs", [])] == expected
+
 
 def test_log_model_appends_to_the_runs_model_history(api_client, alice_token, run):
     model = {

@@ -156,6 +156,10 @@ def test_no_whitespace_is_needed_around_comparators():
         ("start_time LIKE '1%'", 11, "LIKE is not supported"),
         ("attributes.start_time IS NULL", 22, "IS NULL is not supported"),
         ("foo.bar = '1'", 0, "unknown key type 'foo'"),
+        ("dataset.size = '1'", 8, "unknown dataset key 'size'"),
+        ("dataset.name > 'a'", 13, "> is not supported for dataset.name"),
+        ("dataset.name IS NULL", 13, "IS NULL is not supported"),
+        ("dataset.digest = 1", 17, "expected a quoted string for dataset.digest"),
         ("attributes.lifecycle_stage = 'active'", 11, "unknown attribute 'lifecycle_stage'"),
         ("acc > 1", 0, "unknown attribute 'acc'"),
         ("metrics.acc > 1 metrics.b > 2", 16, "expected AND or the end of the filter"),
@@ -229,6 +233,7 @@ def test_order_by_parses_keys_directions_and_quotes():
         (["metrics.acc sideways"], "position 12: expected ASC or DESC"),
         (["metrics.acc DESC please"], "position 17: unexpected"),
         (["foo.bar"], "unknown key type"),
+        (["dataset.name"], "cannot be ordered by their datasets"),
         (["lifecycle_stage"], "unknown attribute"),
         ([""], "expected a key"),
         (["metrics.acc", "metric.acc DESC"], "more than once"),
@@ -616,9 +621,15 @@ def test_experiment_ids_compare_as_mlflows_strings(experiments, project):
 
 
 @pytest.mark.django_db
-def test_experiments_are_ordered_by_last_update_descending_by_default(experiments, project):
+def test_experiments_are_ordered_by_creation_descending_by_default(experiments, project):
     qs = Experiment.objects.filter(project=project).exclude(name="Default")
-    assert [e.name for e in order_experiments(qs, None)] == ["bert-base", "BERT-large", "resnet"]
+    # MLflow's store: creation_time DESC, experiment_id ASC, whatever the last update.
+    assert [e.name for e in order_experiments(qs, None)] == ["resnet", "BERT-large", "bert-base"]
+    assert [e.name for e in order_experiments(qs, ["last_update_time DESC"])] == [
+        "bert-base",
+        "BERT-large",
+        "resnet",
+    ]
     assert [e.name for e in order_experiments(qs, ["creation_time DESC"])] == [
         "resnet",
         "BERT-large",
@@ -631,6 +642,16 @@ def test_experiments_are_ordered_by_last_update_descending_by_default(experiment
     ]
     with pytest.raises(SearchError, match="only be ordered by attributes"):
         order_experiments(qs, ["tags.team"])
+
+
+@pytest.mark.django_db
+def test_experiment_order_ties_break_as_mlflows(project):
+    same = datetime(2024, 1, 1, tzinfo=UTC)
+    made = [ExperimentFactory(project=project, name=f"e{i}", created_at=same) for i in range(3)]
+    qs = Experiment.objects.filter(pk__in=[e.pk for e in made])
+    # By default experiment_id ASC follows; after a given order_by, experiment_id DESC.
+    assert [e.name for e in order_experiments(qs, None)] == ["e0", "e1", "e2"]
+    assert [e.name for e in order_experiments(qs, ["creation_time"])] == ["e2", "e1", "e0"]
 
 
 # --- any valid filter runs on the database -----------------------------------------------------

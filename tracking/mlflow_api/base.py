@@ -119,7 +119,7 @@ class MlflowEndpoint(View):
             return response
 
     def get(self, request, actor: Actor, *args, **kwargs) -> HttpResponse:
-        return json_response(self.handler(request, Fields.from_query(request.GET), actor))
+        return json_response(self.handler(request, Fields.from_query(request), actor))
 
     def post(self, request, actor: Actor, *args, **kwargs) -> HttpResponse:
         return json_response(self.handler(request, Fields.from_json(request.body), actor))

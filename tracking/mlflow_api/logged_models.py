@@ -264,7 +264,7 @@ class ModelEndpoint(MlflowEndpoint):
         return json_response(handler(request, fields, actor, **kwargs))
 
     def get(self, request, actor: Actor, *args, **kwargs) -> HttpResponse:
-        return self._answer(request, actor, Fields.from_query(request.GET), kwargs)
+        return self._answer(request, actor, Fields.from_query(request), kwargs)
 
     def post(self, request, actor: Actor, *args, **kwargs) -> HttpResponse:
         return self._answer(request, actor, Fields.from_json(request.body), kwargs)

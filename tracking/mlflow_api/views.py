@@ -5,7 +5,7 @@ from __future__ import annotations
 import posixpath
 
 from django.db.models import prefetch_related_objects
-from django.http import HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -44,6 +44,7 @@ from tracking.services import experiments as experiment_services
 from tracking.services import runs as run_services
 from tracking.services.ingest import run_log_batch_by_id
 from tracking.validation import (
+    API_DOCS_HINT,
     DEFAULT_MAX_RESULTS,
     INT64_MAX,
     INT64_MIN,
@@ -54,7 +55,12 @@ from tracking.validation import (
 
 
 def _run(fields: Fields, actor: Actor, need: Role = Role.VIEWER) -> Run:
-    return run_for_user(actor=actor, run_id=_run_id(fields), need=need)
+    run_id = _run_id(fields)
+    try:
+        return run_for_user(actor=actor, run_id=run_id, need=need)
+    except Http404:
+        # MLflow's words, which scripts match on.
+        raise NotFound(f"Run with id={run_id} not found") from None
 
 
 def _experiment(fields: Fields, actor: Actor, need: Role = Role.VIEWER) -> Experiment:
@@ -86,13 +92,16 @@ def _with_details(runs: list[Run]) -> list[Run]:
 
 
 def experiment_create(request, fields: Fields, actor: Actor) -> dict:
+    name = fields.str("name", required=True)
+    # Checked as MLflow checks it, and otherwise unused: artifacts live in this server's store.
+    fields.str("artifact_location")
     project = token_project(actor)
     tags = {tag.key: tag.value for tag in _tags(fields)}
     description = tags.pop("mlflow.note.content", "")
     experiment = experiment_services.experiment_create(
         actor=actor,
         project=project,
-        name=fields.str("name", required=True),
+        name=name,
         description=description,
         tags=tags,
     )
@@ -111,7 +120,7 @@ def experiment_get_by_name(request, fields: Fields, actor: Actor) -> dict:
         .first()
     )
     if experiment is None:
-        raise NotFound(f"Could not find experiment with name '{name}'.")
+        raise NotFound(f"Could not find experiment with name '{name}'")
     return {"experiment": experiment_out(experiment)}
 
 
@@ -314,14 +323,17 @@ def run_log_metric(request, fields: Fields, actor: Actor) -> dict:
 
 
 def run_log_parameter(request, fields: Fields, actor: Actor) -> dict:
+    # Fields in the order MLflow's server checks them, so the first error named is its.
+    run_id = _run_id(fields)
     param = ParamIn(key=fields.str("key", required=True), value=fields.str("value", default=""))
-    run_log_batch_by_id(actor=actor, run_id=_run_id(fields), params=[param])
+    run_log_batch_by_id(actor=actor, run_id=run_id, params=[param])
     return {}
 
 
 def run_set_tag(request, fields: Fields, actor: Actor) -> dict:
+    run_id = _run_id(fields)
     tag = TagIn(key=fields.str("key", required=True), value=fields.str("value", default=""))
-    run_log_batch_by_id(actor=actor, run_id=_run_id(fields), tags=[tag])
+    run_log_batch_by_id(actor=actor, run_id=run_id, tags=[tag])
     return {}
 
 
@@ -359,13 +371,15 @@ def metric_get_history_bulk_interval(request, fields: Fields, actor: Actor) -> d
     if len(run_ids) > MAX_RUNS_PER_SAMPLE:
         raise InvalidInput(
             f"GetMetricHistoryBulkInterval request must specify at most {MAX_RUNS_PER_SAMPLE} "
-            f"run_ids. Received {len(run_ids)} run_ids.",
+            f"run_ids. Received {len(run_ids)} run_ids.{API_DOCS_HINT}",
             field="run_ids",
         )
-    runs = runs_for_user(actor=actor, run_ids=run_ids)
-    missing = set(run_ids) - {run.run_id for run in runs}
+    found = {run.run_id: run for run in runs_for_user(actor=actor, run_ids=run_ids)}
+    missing = [run_id for run_id in run_ids if run_id not in found]
     if missing:
-        raise NotFound(f"Run with id={sorted(missing)[0]} not found.")
+        raise NotFound(f"Run with id={missing[0]} not found.")
+    # In the request's order, as MLflow answers.
+    runs = [found[run_id] for run_id in dict.fromkeys(run_ids)]
     sampled = metric_history_sampled(
         runs=runs,
         key=fields.str("metric_key", required=True),

@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterable
 from json.encoder import encode_basestring_ascii
 from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl
 
 import orjson
 
@@ -18,8 +19,11 @@ from tracking.errors import InvalidInput
 from tracking.models import Experiment, LatestMetric, Lifecycle, Metric, Run
 from tracking.services.experiments import experiment_artifact_location
 from tracking.validation import (
+    MAX_QUERY_FIELDS,
     NON_FINITE,
     float_or_name,
+    invalid_type_message,
+    missing_value_message,
     parse_float,
     parse_int,
     validate_text,
@@ -57,8 +61,21 @@ class Fields:
         return cls(data)
 
     @classmethod
-    def from_query(cls, query) -> Fields:
-        lists = {key: query.getlist(key) for key in query}
+    def from_query(cls, request) -> Fields:
+        """The request's query parameters. Read here rather than from request.GET, whose limit
+        of 1,000 fields answers a long list of run ids with a bare 400 naming no field."""
+        # WSGI carries the query string's bytes as latin-1 characters.
+        query_string = request.META.get("QUERY_STRING", "").encode("latin-1", "replace")
+        query_string = query_string.decode("utf-8", "replace")
+        try:
+            pairs = parse_qsl(query_string, keep_blank_values=True, max_num_fields=MAX_QUERY_FIELDS)
+        except ValueError:
+            raise InvalidInput(
+                f"A request may carry at most {MAX_QUERY_FIELDS} query parameters.", field="query"
+            ) from None
+        lists: dict[str, list] = {}
+        for key, value in pairs:
+            lists.setdefault(key, []).append(value)
         return cls({key: values[-1] for key, values in lists.items()}, lists=lists)
 
     def has(self, name: str) -> bool:
@@ -71,13 +88,10 @@ class Fields:
         value = self.data.get(name)
         if value is None:
             if required:
-                raise InvalidInput(f"Missing value for required parameter '{name}'.", field=name)
+                raise InvalidInput(missing_value_message(name), field=name)
             return default
         if not isinstance(value, str):
-            raise InvalidInput(
-                f"Invalid value {json.dumps(value)} for parameter '{name}': expected a string.",
-                field=name,
-            )
+            raise InvalidInput(invalid_type_message(name, value), field=name)
         # No NUL or lone surrogate, which no database column can hold, reaches a query.
         return validate_text(value, limit=None, what=f"Parameter '{name}'", field=name)
 
@@ -85,7 +99,7 @@ class Fields:
         value = self.data.get(name)
         if value is None:
             if required:
-                raise InvalidInput(f"Missing value for required parameter '{name}'.", field=name)
+                raise InvalidInput(missing_value_message(name), field=name)
             return default
         return parse_int(value, field=name)
 
@@ -93,7 +107,7 @@ class Fields:
         value = self.data.get(name)
         if value is None:
             if required:
-                raise InvalidInput(f"Missing value for required parameter '{name}'.", field=name)
+                raise InvalidInput(missing_value_message(name), field=name)
             return None
         return parse_float(value, field=name)
 
@@ -104,9 +118,7 @@ class Fields:
         if value is None:
             return []
         if not isinstance(value, list):
-            raise InvalidInput(
-                f"Invalid value for parameter '{name}': expected a list.", field=name
-            )
+            raise InvalidInput(invalid_type_message(name, value), field=name)
         return value
 
     def str_list(self, name: str) -> list[str]:

@@ -1,8 +1,9 @@
 """MLflow's search grammar for runs and experiments: what a filter or order_by may say.
 
 The grammar follows MLflow's documented syntax: AND-ed comparisons of `metrics.*`, `params.*`,
-`tags.*` and run attributes, and `order_by` clauses of the form `<key> [ASC|DESC]`. This module
-and `parser` are plain Python, without Django, so the language can be read and tested alone.
+`tags.*`, `dataset.*` (name, digest, context) and run attributes, and `order_by` clauses of the
+form `<key> [ASC|DESC]`. This module and `parser` are plain Python, without Django, so the
+language can be read and tested alone.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ METRIC = "metric"
 PARAM = "param"
 TAG = "tag"
 ATTRIBUTE = "attribute"
+# A run's dataset inputs: `dataset.name`, `dataset.digest`, `dataset.context` (its input tag).
+DATASET = "dataset"
+DATASET_KEYS = frozenset({"name", "digest", "context"})
 
 NUMERIC_COMPARATORS = ("=", "!=", ">", ">=", "<", "<=")
 NULL_COMPARATORS = ("IS NULL", "IS NOT NULL")
@@ -78,7 +82,13 @@ class OrderBy:
         return f"{PREFIXES[self.kind]}.{format_key(self.key)} {direction}"
 
 
-PREFIXES = {METRIC: "metrics", PARAM: "params", TAG: "tags", ATTRIBUTE: "attributes"}
+PREFIXES = {
+    METRIC: "metrics",
+    PARAM: "params",
+    TAG: "tags",
+    ATTRIBUTE: "attributes",
+    DATASET: "dataset",
+}
 
 
 @dataclass(frozen=True)
@@ -101,6 +111,8 @@ class Grammar:
             allowed = NUMERIC_COMPARATORS
         elif kind in (PARAM, TAG):
             allowed = ("=", "!=", *LIKE_COMPARATORS)
+        elif kind == DATASET:
+            allowed = ("=", "!=", *LIKE_COMPARATORS, *LIST_COMPARATORS)
         elif key in self.numeric_attributes:
             allowed = NUMERIC_COMPARATORS
         else:
@@ -124,6 +136,8 @@ RUN_GRAMMAR = Grammar(
         "tag": TAG,
         "tags": TAG,
         "run": ATTRIBUTE,
+        "dataset": DATASET,
+        "datasets": DATASET,
         **_ATTRIBUTE_ENTITIES,
     },
     numeric_attributes=frozenset({"start_time", "end_time"}),

@@ -79,10 +79,13 @@ _EXPERIMENT_ORDER_FIELDS = {
 def order_experiments(
     qs: QuerySet[Experiment], order_by: Iterable[str] | None
 ) -> QuerySet[Experiment]:
-    """qs ordered by order_by clauses (default last_update_time DESC), then experiment_id."""
+    """qs ordered by order_by clauses, as MLflow's store orders: by default creation_time DESC
+    then experiment_id ASC, and experiment_id DESC breaks ties an order_by leaves."""
     clauses = parse_experiment_order_by(order_by) or [
-        OrderBy(ATTRIBUTE, "last_update_time", ascending=False)
+        OrderBy(ATTRIBUTE, "creation_time", ascending=False),
+        OrderBy(ATTRIBUTE, "experiment_id", ascending=True),
     ]
     ordering = [_direction(F(_EXPERIMENT_ORDER_FIELDS[c.key]), c.ascending) for c in clauses]
-    ordering.append(F("pk").asc())
+    if not any(c.key == "experiment_id" for c in clauses):
+        ordering.append(F("pk").desc())
     return qs.order_by(*ordering)

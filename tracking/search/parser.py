@@ -15,6 +15,8 @@ from collections.abc import Iterable
 
 from tracking.search.grammar import (
     ATTRIBUTE,
+    DATASET,
+    DATASET_KEYS,
     EXPERIMENT_GRAMMAR,
     LIKE_COMPARATORS,
     LIST_COMPARATORS,
@@ -181,6 +183,9 @@ def _parse_key(scanner: _Scanner, grammar: Grammar) -> tuple[str, str]:
         raise scanner.error(f"expected a key after {word}., got {scanner.fragment()}", key_start)
     if kind == ATTRIBUTE:
         key = _attribute_name(scanner, grammar, key, key_start)
+    if kind == DATASET and key not in DATASET_KEYS:
+        valid = ", ".join(sorted(DATASET_KEYS))
+        raise scanner.error(f"unknown dataset key {key!r}; expected one of {valid}", key_start)
     return kind, key
 
 
@@ -350,6 +355,8 @@ def _parse_order_clause(clause: object, grammar: Grammar) -> OrderBy:
             raise scanner.error(f"unexpected {scanner.fragment()} after the direction")
     if grammar is EXPERIMENT_GRAMMAR and kind != ATTRIBUTE:
         raise scanner.error("experiments can only be ordered by attributes", 0)
+    if kind == DATASET:
+        raise scanner.error("runs cannot be ordered by their datasets", 0)
     return OrderBy(kind, key, ascending)
 
 

@@ -7,7 +7,13 @@ from collections.abc import Iterable
 from django.db.models import FilteredRelation, Q, QuerySet
 
 from tracking.models import Run
-from tracking.search.grammar import METRIC, NUMERIC_COMPARATORS, RUN_GRAMMAR, Comparison
+from tracking.search.grammar import (
+    DATASET,
+    METRIC,
+    NUMERIC_COMPARATORS,
+    RUN_GRAMMAR,
+    Comparison,
+)
 from tracking.search.lookups import (
     RUN_KEY_MODELS,
     integer_condition,
@@ -28,6 +34,11 @@ _RUN_STRING_FIELDS = {
 
 
 def _run_condition(comparison: Comparison):
+    if comparison.kind == DATASET:
+        # Imported here: the selector imports this package's errors.
+        from tracking.selectors.datasets import run_dataset_condition
+
+        return run_dataset_condition(comparison.key, comparison.comparator, comparison.value)
     if comparison.kind in RUN_KEY_MODELS:
         return key_condition(RUN_KEY_MODELS[comparison.kind], "run", comparison)
     if comparison.key in RUN_GRAMMAR.numeric_attributes:

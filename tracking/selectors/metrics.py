@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections import defaultdict
 from collections.abc import Sequence
 
-from django.db.models import Q
+from django.db.models import Count, F, Q, Window
+from django.db.models.functions import RowNumber
 
 from tracking.errors import InvalidInput
 from tracking.models import Metric, Run
@@ -16,8 +16,6 @@ from tracking.models import Metric, Run
 MAX_HISTORY_PAGE = 25_000
 MAX_SAMPLED_PER_RUN = 2_500
 MAX_RUNS_PER_SAMPLE = 100
-# Above this many distinct sampled steps the single IN query would grow too large.
-_MAX_IN_STEPS = 2_500
 
 
 # One point of a history as the database returns it: step, timestamp, value, is_nan.
@@ -111,15 +109,17 @@ def run_points_page(
     return fetched[:limit], len(fetched) > limit
 
 
-def evenly_spaced(items: Sequence[int], count: int) -> list[int]:
-    """At most `count` items spread evenly over the sorted `items`, always the first and last."""
-    total = len(items)
-    if total <= count:
-        return list(items)
-    if count == 1:
-        return [items[-1]]
-    picked = {round(i * (total - 1) / (count - 1)) for i in range(count)}
-    return [items[i] for i in sorted(picked)]
+def ntile_first_indices(total: int, buckets: int) -> list[int]:
+    """The positions SQL's NTILE(buckets) over `total` ordered rows starts a bucket at, plus the
+    last row, as MLflow's store samples a history: the first `total % buckets` buckets hold one
+    row more; the last row replaces the last bucket's first row when the sample is full."""
+    if total <= buckets:
+        return list(range(total))
+    size, larger = divmod(total, buckets)
+    firsts = [b * (size + 1) if b < larger else larger + b * size for b in range(buckets)]
+    if firsts[-1] != total - 1:
+        firsts[-1] = total - 1
+    return firsts
 
 
 def metric_history_sampled(
@@ -130,19 +130,21 @@ def metric_history_sampled(
     start_step: int | None = None,
     end_step: int | None = None,
 ) -> list[tuple[Run, Metric]]:
-    """Each run's points at up to `max_results` evenly spaced steps that exist in its history."""
+    """Up to `max_results` points of each run's history, sampled as MLflow's server samples
+    them (by row in (step, timestamp, value) order, first and last kept), runs in given order."""
     if not 1 <= max_results <= MAX_SAMPLED_PER_RUN:
         raise InvalidInput(
             f"max_results must be between 1 and {MAX_SAMPLED_PER_RUN}.", field="max_results"
         )
     if (start_step is None) != (end_step is None):
         raise InvalidInput(
-            "If either start_step or end_step is given, both must be given.", field="start_step"
+            "If either start step or end step are specified, both must be specified.",
+            field="start_step",
         )
     if start_step is not None and start_step > end_step:
         raise InvalidInput(
-            f"end_step must not be less than start_step (start_step={start_step}, "
-            f"end_step={end_step}).",
+            "end_step must be greater than start_step. "
+            f"Found start_step={start_step} and end_step={end_step}.",
             field="end_step",
         )
     if not runs:
@@ -150,27 +152,22 @@ def metric_history_sampled(
     base = Metric.objects.filter(run__in=runs, key=key)
     if start_step is not None:
         base = base.filter(step__gte=start_step, step__lte=end_step)
-    steps_by_run: dict[int, list[int]] = defaultdict(list)
-    for run_pk, step in base.values_list("run_id", "step").distinct().order_by("run_id", "step"):
-        steps_by_run[run_pk].append(step)
-    sampled = {pk: set(evenly_spaced(steps, max_results)) for pk, steps in steps_by_run.items()}
-    all_steps = set().union(*sampled.values()) if sampled else set()
-    if not all_steps:
-        return []
-    fields = ("run_id", "key", "step", "timestamp", "value", "is_nan")
-    order = ("step", "timestamp", "value")
-    if len(all_steps) <= _MAX_IN_STEPS:
-        rows = list(base.filter(step__in=all_steps).only(*fields).order_by("run_id", *order))
-    else:
-        rows = []
-        for pk, steps in sampled.items():
-            rows.extend(base.filter(run_id=pk, step__in=steps).only(*fields).order_by(*order))
-    by_pk = {run.pk: run for run in runs}
+    totals = dict(base.values_list("run_id").annotate(total=Count("*")).order_by())
+    order = ("step", "timestamp", "value", "is_nan")
     result: list[tuple[Run, Metric]] = []
-    taken: dict[int, int] = defaultdict(int)
-    for point in rows:
-        if point.step in sampled.get(point.run_id, ()) and taken[point.run_id] < max_results:
-            taken[point.run_id] += 1
-            result.append((by_pk[point.run_id], point))
-    result.sort(key=lambda pair: (pair[0].run_id, pair[1].step, pair[1].timestamp))
+    for run in runs:
+        total = totals.get(run.pk, 0)
+        if not total:
+            continue
+        wanted = ntile_first_indices(total, max_results)
+        points = base.filter(run_id=run.pk).order_by(*order)
+        if len(wanted) == total:
+            rows = list(points)
+        else:
+            # Positions in MLflow's order; the window keeps the database from sending every row.
+            numbered = points.annotate(
+                position=Window(RowNumber(), order_by=[F(name).asc() for name in order])
+            )
+            rows = list(numbered.filter(position__in=[i + 1 for i in wanted]).order_by(*order))
+        result.extend((run, point) for point in rows)
     return result
