@@ -380,32 +380,42 @@ def wait_for_web_workers(server: ServerProcess, count: int) -> None:
 # --- kill -9 of a web worker --------------------------------------------------------------------
 
 
-def kill_soon(started: threading.Event, pid: int) -> None:
+SENDS_PER_CLIENT = 50
+
+
+def kill_soon(started: threading.Event, killed: threading.Event, pid: int) -> None:
     """SIGKILL `pid` a moment after the first batch went out, while the workers parse and write."""
     started.wait(10)
     time.sleep(0.3)
     os.kill(pid, signal.SIGKILL)
+    killed.set()
 
 
 def test_a_web_worker_killed_mid_batch_leaves_each_batch_whole_or_absent(deployment, client):
     run_id = new_run(client, "killed")
     keys = [f"m{i:02d}" for i in range(16)]
     session = requests.Session()
-    started = threading.Event()
+    started, killed = threading.Event(), threading.Event()
 
     def send(key: str):
+        # The same batch again and again (a retry each time) until the kill, so the workers
+        # are busy whenever it lands, however fast the machine is.
         started.set()
-        return session.post(
-            f"{deployment.url}/api/2.0/mlflow/runs/log-batch",
-            json=batch_json(run_id, key),
-            headers=deployment.headers(),
-            timeout=60,
-        )
+        for _ in range(SENDS_PER_CLIENT):
+            response = session.post(
+                f"{deployment.url}/api/2.0/mlflow/runs/log-batch",
+                json=batch_json(run_id, key),
+                headers=deployment.headers(),
+                timeout=60,
+            )
+            if killed.is_set():
+                break
+        return response
 
     killed_mid_request = False
     for _attempt in range(3):
         victim = web_workers(deployment.server)[0]
-        killer = threading.Thread(target=kill_soon, args=(started, victim.pid), daemon=True)
+        killer = threading.Thread(target=kill_soon, args=(started, killed, victim.pid), daemon=True)
         killer.start()
         results = in_parallel([lambda k=key: send(k) for key in keys])
         killer.join(timeout=15)
@@ -420,6 +430,7 @@ def test_a_web_worker_killed_mid_batch_leaves_each_batch_whole_or_absent(deploym
             killed_mid_request = True
             break
         started.clear()
+        killed.clear()
     assert killed_mid_request, "three kills never landed during a request"
 
     # The client retries every batch (those that made it too, as after a lost response), through

@@ -128,6 +128,17 @@ def test_a_task_round_trips_through_the_embedded_broker(embedded_server):
     assert_task_round_trips(embedded_server)
 
 
+def test_a_16_kb_url_reaches_django_and_gets_json(embedded_server):
+    # 1,000 run ids in one GET, as MLflow's client may send: gunicorn's default request-line
+    # limit would answer 414 with an HTML page before the request reached the MLflow API.
+    query = "&".join(f"run_ids={i:032x}" for i in range(1000))
+    url = embedded_server.url + "api/2.0/mlflow/metrics/get-history-bulk-interval?" + query
+    assert len(url) > 16_000
+    status, body = http_get(url)
+    assert status == 401
+    assert json.loads(body)["error_code"] == "UNAUTHENTICATED"
+
+
 def test_sigterm_stops_every_process_of_the_embedded_server(embedded_server):
     assert len(embedded_server.descendants()) >= 6
 
@@ -275,14 +286,3 @@ def test_server_with_postgresql_and_redis_starts_serves_and_stops(
 
     assert server.stop(signal.SIGTERM, timeout=20) == 0
     assert server.wait_for_survivors_to_go() == []
-
-
-def test_a_16_kb_url_reaches_django_and_gets_json(embedded_server):
-    # 1,000 run ids in one GET, as MLflow's client may send: gunicorn's default request-line
-    # limit would answer 414 with an HTML page before the request reached the MLflow API.
-    query = "&".join(f"run_ids={i:032x}" for i in range(1000))
-    url = embedded_server.url + "api/2.0/mlflow/metrics/get-history-bulk-interval?" + query
-    assert len(url) > 16_000
-    status, body = http_get(url)
-    assert status == 401
-    assert json.loads(body)["error_code"] == "UNAUTHENTICATED"
