@@ -9,7 +9,7 @@ from mlplatform.api.base import EndpointNotFoundView
 from mlplatform.health import healthz
 from tracking.mlflow_api import ajax_views
 from tracking.mlflow_api.base import not_found_view
-from tracking.mlflow_api.views import health, server_info
+from tracking.mlflow_api.server import health, server_info
 
 # Like every other route, the schema and its docs are for signed-in callers only.
 API_DOCS = {"permission_classes": [IsAuthenticated]}

@@ -8,7 +8,7 @@ from django.conf import settings
 PROBE = """
 import gc, sys
 import mlplatform.wsgi
-print(gc.get_freeze_count(), "tracking.mlflow_api.views" in sys.modules)
+print(gc.get_freeze_count(), "tracking.mlflow_api.runs" in sys.modules)
 """
 
 

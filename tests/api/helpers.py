@@ -3,7 +3,8 @@
 from rest_framework.test import APIClient
 
 from accounts.access import Actor
-from tracking.services.ingest import MetricIn, ParamIn, TagIn, run_log_batch
+from tracking.batch import MetricIn, ParamIn, TagIn
+from tracking.services.ingest import run_log_batch
 from tracking.services.runs import run_create
 
 API = "/api/v1"

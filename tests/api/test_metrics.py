@@ -3,8 +3,9 @@
 import pytest
 from django.db import connection
 
+from tracking.batch import MetricIn
 from tracking.models import LatestMetric, Metric, Param
-from tracking.services.ingest import MetricIn, run_log_batch
+from tracking.services.ingest import run_log_batch
 from tracking.services.summaries import summary_compute
 
 from .helpers import API, error_fields, make_run

@@ -19,7 +19,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tracking.services.ingest import MetricIn, run_log_batch
+from tracking.batch import MetricIn
+from tracking.services.ingest import run_log_batch
 
 from .helpers import make_run
 

@@ -10,9 +10,10 @@ from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase as HypothesisTestCase
 
 from tests.factories import ExperimentFactory, ParamFactory, RunFactory
+from tracking.batch import MetricIn, ParamIn, TagIn
 from tracking.errors import InvalidInput
 from tracking.models import LatestMetric, Lifecycle, Metric, MetricSummary, Param, Run, RunTag
-from tracking.services.ingest import MetricIn, ParamIn, TagIn, run_log_batch
+from tracking.services.ingest import run_log_batch
 
 pytestmark = pytest.mark.django_db
 

@@ -18,17 +18,11 @@ from accounts.access import Actor
 from accounts.authentication import authenticate_token
 from accounts.models import Membership, Role, TokenScope
 from tests.factories import ExperimentFactory, RunFactory, make_token
+from tracking.batch import MetricColumns, MetricIn, ParamIn, TagIn
 from tracking.errors import InvalidInput
 from tracking.mlflow_api.wire import run_info_out
 from tracking.models import LatestMetric, Lifecycle, Metric, Param, Run, RunStatus, RunTag
-from tracking.services.ingest import (
-    MetricColumns,
-    MetricIn,
-    ParamIn,
-    TagIn,
-    run_log_batch,
-    run_log_batch_by_id,
-)
+from tracking.services.ingest import run_log_batch, run_log_batch_by_id
 from tracking.services.runs import run_create, run_create_by_id, run_update_by_id
 
 pytestmark = pytest.mark.django_db

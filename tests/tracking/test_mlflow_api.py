@@ -10,8 +10,9 @@ from rest_framework.test import APIClient
 from accounts.models import AuditAction, AuditEvent, TokenScope
 from tests.conftest import bearer
 from tests.factories import ExperimentFactory, RunFactory, make_token
+from tracking.batch import MetricIn, ParamIn, TagIn
 from tracking.models import Experiment, LatestMetric, Lifecycle, Metric, Param, Run, RunTag
-from tracking.services.ingest import MetricIn, ParamIn, TagIn, run_log_batch
+from tracking.services.ingest import run_log_batch
 
 pytestmark = pytest.mark.django_db
 

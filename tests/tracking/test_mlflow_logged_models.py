@@ -8,6 +8,7 @@ import pytest
 from accounts.models import TokenScope
 from tests.conftest import bearer
 from tests.factories import ExperimentFactory, RunFactory, make_token
+from tracking.batch import MetricIn
 from tracking.models import (
     Dataset,
     LoggedModel,
@@ -17,7 +18,7 @@ from tracking.models import (
     RunInput,
     RunModelLink,
 )
-from tracking.services.ingest import MetricIn, run_log_batch
+from tracking.services.ingest import run_log_batch
 
 pytestmark = pytest.mark.django_db
 

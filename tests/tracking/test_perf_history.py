@@ -9,11 +9,12 @@ from django.db import connection
 
 from tests.conftest import bearer
 from tests.factories import ExperimentFactory, RunFactory
+from tracking.batch import MetricIn, ParamIn, TagIn
 from tracking.mlflow_api.wire import dumps, metric_out, run_out
 from tracking.models import INDEXED_VALUE_LENGTH, Metric, Param, Run, RunTag
 from tracking.selectors.metrics import metric_history, metric_history_rows
 from tracking.selectors.runs import run_search
-from tracking.services.ingest import MetricIn, ParamIn, TagIn, run_log_batch
+from tracking.services.ingest import run_log_batch
 
 pytestmark = pytest.mark.django_db
 

@@ -5,11 +5,12 @@ import math
 import pytest
 
 from tests.factories import RunFactory
+from tracking.batch import MetricIn
 from tracking.models import MetricRollup, Run
 from tracking.selectors import series
 from tracking.selectors.series import metric_series
 from tracking.services import rollups, summaries
-from tracking.services.ingest import MetricIn, run_log_batch
+from tracking.services.ingest import run_log_batch
 from tracking.services.summaries import summary_compute
 
 pytestmark = pytest.mark.django_db

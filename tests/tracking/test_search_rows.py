@@ -15,12 +15,13 @@ from hypothesis import strategies as st
 from accounts.models import User
 from tests.conftest import bearer
 from tests.factories import ExperimentFactory, ParamFactory, RunFactory, RunTagFactory
+from tracking.batch import MetricIn, ParamIn, TagIn
 from tracking.mlflow_api.wire import dumps, metric_out, run_info_out, run_out, run_rows_out
 from tracking.models import LatestMetric, Param, Run, RunTag
 from tracking.search import filter_and_order_runs, filter_runs, order_runs
 from tracking.selectors import runs as run_selectors
 from tracking.selectors.runs import RunDetails, RunRow, run_details, run_search
-from tracking.services.ingest import MetricIn, ParamIn, TagIn, run_log_batch
+from tracking.services.ingest import run_log_batch
 
 API = "/api/2.0/mlflow/"
 

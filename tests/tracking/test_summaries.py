@@ -23,6 +23,7 @@ from mlplatform.health import healthz
 from mlplatform.health_summaries import queue_backlog, summary_health
 from tests.factories import ExperimentFactory, RunFactory
 from tracking import tasks
+from tracking.batch import MetricIn
 from tracking.models import MetricSummary, Run
 from tracking.selectors.summaries import (
     metric_summary_list,
@@ -30,7 +31,7 @@ from tracking.selectors.summaries import (
     stale_latest_metrics,
 )
 from tracking.services import summaries
-from tracking.services.ingest import MetricIn, run_log_batch
+from tracking.services.ingest import run_log_batch
 from tracking.services.summaries import summary_compute, summary_mark_dirty, summary_reconcile
 
 pytestmark = pytest.mark.usefixtures("clean_marks")

@@ -14,7 +14,8 @@ from accounts.access import Actor
 from accounts.models import Role
 from tracking import artifacts
 from tracking.errors import InvalidInput, NotFound
-from tracking.mlflow_api.base import MlflowEndpoint, experiment_by_id, json_response
+from tracking.mlflow_api.base import MlflowEndpoint, experiment_by_id, json_response, run_of
+from tracking.mlflow_api.wire import Fields
 from tracking.models import Lifecycle, LoggedModel, Run
 
 
@@ -86,3 +87,21 @@ class ArtifactView(MlflowEndpoint):
         _authorize(actor, path, Role.MANAGER)
         artifacts.artifact_delete(path=path)
         return HttpResponse(status=200, content="{}", content_type="application/json")
+
+
+def artifact_list(request, fields: Fields, actor: Actor) -> dict:
+    run = run_of(fields, actor)
+    sub = artifacts.safe_artifact_path(fields.str("path", default="") or "", allow_empty=True)
+    root = f"{run.experiment_id}/{run.run_id}/artifacts"
+    entries = artifacts.artifact_list(path=posixpath.join(root, sub) if sub else root)
+    files = []
+    for entry in entries:
+        item: dict = {"path": posixpath.join(sub, entry.path) if sub else entry.path}
+        item["is_dir"] = entry.is_dir
+        if entry.size is not None:
+            item["file_size"] = entry.size
+        files.append(item)
+    body: dict = {"root_uri": run.artifact_uri}
+    if files:
+        body["files"] = files
+    return body

@@ -20,9 +20,9 @@ from accounts.models import Project, Role
 from mlplatform.db.errors import UNAVAILABLE_MESSAGE, database_unavailable
 from tracking.errors import AlreadyExists, InvalidInput, NotFound, Unavailable
 from tracking.mlflow_api.wire import Fields, dumps
-from tracking.models import DEFAULT_EXPERIMENT_NAME, Experiment
+from tracking.models import DEFAULT_EXPERIMENT_NAME, Experiment, Run
 from tracking.search import SearchError
-from tracking.selectors.lookups import experiment_for_user
+from tracking.selectors.lookups import experiment_for_user, run_for_user
 from tracking.validation import experiment_pks, parse_pk
 
 logger = logging.getLogger(__name__)
@@ -192,6 +192,22 @@ def experiments_by_ids(actor: Actor, ids: list) -> QuerySet[Experiment]:
     if "0" in ids:
         pks.append(experiment_by_id(actor, "0").pk)
     return Experiment.objects.filter(pk__in=pks, project__in=projects_for(actor=actor))
+
+
+def run_id_of(fields: Fields) -> str:
+    run_id = fields.str("run_id") or fields.str("run_uuid")
+    if not run_id:
+        raise InvalidInput("Missing value for required parameter 'run_id'.", field="run_id")
+    return run_id
+
+
+def run_of(fields: Fields, actor: Actor, need: Role = Role.VIEWER) -> Run:
+    run_id = run_id_of(fields)
+    try:
+        return run_for_user(actor=actor, run_id=run_id, need=need)
+    except Http404:
+        # MLflow's words, which scripts match on.
+        raise NotFound(f"Run with id={run_id} not found") from None
 
 
 class UnknownEndpoint(MlflowEndpoint):

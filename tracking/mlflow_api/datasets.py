@@ -10,8 +10,8 @@ from django.db import transaction
 from accounts.access import Actor, projects_for
 from accounts.models import Role
 from tracking.errors import InvalidInput, NotFound
-from tracking.mlflow_api.base import experiments_by_ids
-from tracking.mlflow_api.logged_models import _model, run_of
+from tracking.mlflow_api.base import experiments_by_ids, run_of
+from tracking.mlflow_api.logged_models import _model
 from tracking.mlflow_api.wire import Fields, metric_out
 from tracking.models import Run, RunModelLink
 from tracking.selectors.datasets import dataset_summaries, run_dataset_inputs

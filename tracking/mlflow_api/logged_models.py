@@ -18,9 +18,10 @@ from tracking.mlflow_api.base import (
     experiment_by_id,
     experiments_by_ids,
     json_response,
+    run_of,
 )
 from tracking.mlflow_api.wire import Fields, dumps, float_out
-from tracking.models import LoggedModel, LoggedModelStatus, Run, RunModelLink
+from tracking.models import LoggedModel, LoggedModelStatus, RunModelLink
 from tracking.selectors.logged_models import logged_model_for_user, logged_model_search
 from tracking.selectors.lookups import run_for_user
 from tracking.services import logged_models as services
@@ -90,13 +91,6 @@ def model_out(model: LoggedModel) -> dict:
     if metrics := [model_metric_out(m) for m in model.metrics.all()]:
         data["metrics"] = metrics
     return {"info": info, "data": data}
-
-
-def run_of(fields: Fields, actor: Actor, need: Role = Role.VIEWER) -> Run:
-    run_id = fields.str("run_id") or fields.str("run_uuid")
-    if not run_id:
-        raise InvalidInput("Missing value for required parameter 'run_id'.", field="run_id")
-    return run_for_user(actor=actor, run_id=run_id, need=need)
 
 
 def _model(actor: Actor, model_id: str, need: Role = Role.VIEWER) -> LoggedModel:

@@ -10,8 +10,8 @@ from django.db import transaction
 
 from accounts.access import Actor
 from accounts.models import Role
-from tracking.mlflow_api import views
-from tracking.mlflow_api.logged_models import run_of
+from tracking.mlflow_api import runs
+from tracking.mlflow_api.base import run_of
 from tracking.mlflow_api.wire import Fields, parse_float, parse_int
 from tracking.services import logged_models as services
 from tracking.services.logged_models import ModelMetricIn
@@ -59,5 +59,5 @@ def _batch_items(fields: Fields) -> list:
     return items if isinstance(items, list) else []
 
 
-log_batch = _with_model_metrics(views.run_log_batch_view, _batch_items)
-log_metric = _with_model_metrics(views.run_log_metric, lambda fields: [fields.data])
+log_batch = _with_model_metrics(runs.run_log_batch, _batch_items)
+log_metric = _with_model_metrics(runs.run_log_metric, lambda fields: [fields.data])

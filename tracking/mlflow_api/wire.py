@@ -15,10 +15,13 @@ from urllib.parse import parse_qsl
 
 import orjson
 
+from tracking.batch import MetricColumns, MetricIn, TagIn
 from tracking.errors import InvalidInput
 from tracking.models import Experiment, LatestMetric, Lifecycle, Metric, Run
 from tracking.services.experiments import experiment_artifact_location
 from tracking.validation import (
+    INT64_MAX,
+    INT64_MIN,
     MAX_QUERY_FIELDS,
     NON_FINITE,
     float_or_name,
@@ -328,3 +331,73 @@ def run_rows_out(
     if next_token:
         parts.append('"next_page_token":' + _string(next_token))
     return Encoded("{" + ",".join(parts) + "}")
+
+
+# --- request parsing shared by endpoints -----------------------------------------------------
+
+
+def tags_in(fields: Fields, name: str = "tags") -> list[TagIn]:
+    tags = []
+    for i, item in enumerate(fields.list(name)):
+        if not isinstance(item, dict):
+            raise InvalidInput(f"Invalid value for '{name}[{i}]': expected an object.", name)
+        tag = Fields(item)
+        tags.append(
+            TagIn(
+                key=tag.str("key", required=True),
+                value=tag.str("value", default=""),
+            )
+        )
+    return tags
+
+
+def metric_in(item: dict, path: str) -> MetricIn:
+    metric = Fields(item)
+    key = metric.str("key", required=True)
+    if not metric.has("value"):
+        raise InvalidInput(f"Missing value for required parameter '{path}.value'.", path)
+    if not metric.has("timestamp"):
+        raise InvalidInput(f"Missing value for required parameter '{path}.timestamp'.", path)
+    return MetricIn(
+        key=key,
+        value=parse_float(metric.raw("value"), field=f"{path}.value"),
+        timestamp=parse_int(metric.raw("timestamp"), field=f"{path}.timestamp"),
+        step=parse_int(metric.raw("step") or 0, field=f"{path}.step"),
+    )
+
+
+def objects_in(fields: Fields, name: str) -> list[dict]:
+    items = fields.list(name)
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise InvalidInput(f"Invalid value for '{name}[{i}]': expected an object.", name)
+    return items
+
+
+def metric_columns_in(items: list[dict]) -> MetricColumns:
+    """The batch's points as columns. A batch as the official client sends it (str keys, float
+    values, int timestamps and steps) is checked a column at a time; any other goes point by
+    point through `_metric`, which knows every form MLflow's JSON allows and every error."""
+    keys = [item.get("key") for item in items]
+    values = [item.get("value") for item in items]
+    timestamps = [item.get("timestamp") for item in items]
+    steps = [item.get("step", 0) for item in items]
+    # type() rather than isinstance(): a bool is an int to isinstance, and is no step.
+    if not items or (
+        set(map(type, keys)) == {str}
+        and set(map(type, values)) == {float}
+        and set(map(type, timestamps)) == {int}
+        and set(map(type, steps)) == {int}
+        and min(timestamps) >= INT64_MIN
+        and max(timestamps) <= INT64_MAX
+        and min(steps) >= INT64_MIN
+        and max(steps) <= INT64_MAX
+    ):
+        return MetricColumns(keys=keys, values=values, timestamps=timestamps, steps=steps)
+    metrics = [metric_in(item, f"metrics[{i}]") for i, item in enumerate(items)]
+    return MetricColumns(
+        keys=[m.key for m in metrics],
+        values=[m.value for m in metrics],
+        timestamps=[m.timestamp for m in metrics],
+        steps=[m.step for m in metrics],
+    )
