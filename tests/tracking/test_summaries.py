@@ -283,10 +283,11 @@ def points_read(run: Run) -> int:
         latest="tracking_latestmetric",
         metric="tracking_metric",
         summary="tracking_metricsummary",
+        runs="%(run0)s",
     )
     with connection.cursor() as cursor:
         cursor.execute(
-            "EXPLAIN (ANALYZE, FORMAT JSON) " + sql, {"run": run.pk, "inf": INF, "neg_inf": -INF}
+            "EXPLAIN (ANALYZE, FORMAT JSON) " + sql, {"run0": run.pk, "inf": INF, "neg_inf": -INF}
         )
         plan = cursor.fetchone()[0]
     plan = json.loads(plan) if isinstance(plan, str) else plan
@@ -414,6 +415,41 @@ def test_a_drain_summarises_every_marked_run_and_the_next_write_queues_again(
     with django_capture_on_commit_callbacks(execute=True):
         log(runs[0], ("a", 1, 1, 2.0))
     assert backlog() == before + 1
+
+
+@pytest.mark.django_db
+def test_a_drain_reads_all_its_runs_in_one_aggregate_statement(
+    default_experiment, clean_marks, django_capture_on_commit_callbacks
+):
+    runs = [new_run(default_experiment) for _ in range(5)]
+    logged = {run.pk: [] for run in runs}
+
+    def write(run, *points):
+        with django_capture_on_commit_callbacks(execute=True):
+            log(run, *points)
+        logged[run.pk] += points
+
+    # Runs in every state a drain meets: summarised before and written since (a merge), never
+    # summarised, summarised and untouched, NaN only, and a new key beside a summarised one.
+    write(runs[0], ("a", 0, 1, 1.0), ("a", 1, 2, INF))
+    write(runs[2], ("a", 0, 1, 3.0))
+    write(runs[4], ("old", 0, 1, 2.0))
+    summaries.summary_drain()
+    write(runs[0], ("a", 2, 3, -2.0), ("a", 0, 1, 1.0))
+    write(runs[1], ("a", 0, 1, 5.0), ("b", 3, 4, -INF))
+    write(runs[3], ("n", 0, 1, NAN), ("n", 1, 2, NAN))
+    write(runs[4], ("new", 7, 8, 0.5), ("old", 1, 2, 4.0))
+    assert len(marked(clean_marks)) == 4
+
+    with CaptureQueriesContext(connection) as queries:
+        assert summaries.summary_drain() == 4
+
+    aggregates = [q["sql"] for q in queries.captured_queries if "GROUP BY" in q["sql"]]
+    assert len(aggregates) == 1
+    assert not marked(clean_marks)
+    for run in runs:
+        assert_exact(run, logged[run.pk])
+    assert not stale_latest_metrics().exists()
 
 
 @pytest.mark.django_db

@@ -3,7 +3,8 @@
 A key's summary is stale exactly when its `LatestMetric.seq` is above the summary's `seq` (or
 there is no summary). A write of points bumps seqs and, after commit, marks its run dirty
 (`summary_mark_dirty`: the run joins a set, and a drain task is queued unless one is); a worker's
-drain takes the dirty runs in bulk and runs `summary_compute` for each. The reconciler marks
+drain takes the dirty runs in bulk and summarises a batch of them with one aggregate statement
+(`summary_compute_runs`). The reconciler marks
 whatever is still stale, so a lost message, a flushed Redis or a killed worker delays a summary
 but never loses it.
 """
@@ -76,9 +77,9 @@ def summary_drain() -> int:
         marks = [mark for mark in dirty.peek(DRAIN_BATCH + len(seen)) if mark[0] not in seen]
         if not marks:
             break
-        for run_pk, _version in marks:
-            summary_compute(run_pk=run_pk)
-            seen.add(run_pk)
+        run_pks = [run_pk for run_pk, _version in marks]
+        summary_compute_runs(run_pks=run_pks)
+        seen.update(run_pks)
         # A run marked again meanwhile keeps its mark (its version moved on).
         dirty.unmark(marks)
     else:
@@ -86,58 +87,62 @@ def summary_drain() -> int:
     return len(seen)
 
 
-def _lock_run(run_pk: int) -> None:
-    """Serialise summaries of one run, so concurrent tasks never write an older result last."""
+def _lock_runs(run_pks: list[int]) -> None:
+    """Serialise summaries of each run, so concurrent tasks never write an older result last.
+    Taken in one order, so two drains over overlapping runs cannot deadlock."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT pg_advisory_xact_lock(%s, %s)",
-                [ADVISORY_LOCK_CLASS, run_pk % 2_147_483_647],
+                "SELECT pg_advisory_xact_lock(%s, k) FROM"
+                " (SELECT k FROM unnest(%s::int[]) AS k ORDER BY k) AS ordered",
+                [ADVISORY_LOCK_CLASS, sorted({pk % 2_147_483_647 for pk in run_pks})],
             )
     # SQLite: every transaction here begins IMMEDIATE (settings), which already takes the one
     # write lock of the database for the whole transaction.
 
 
-# One statement, so one snapshot (READ COMMITTED takes one per statement): every stale key with
-# its summary so far and the LatestMetric seq it will cover, and the aggregates of the points
-# that summary has not counted. A key with a summary merges the points written since its seq,
-# found through the (run, seq) index; a key without one (new, or rebuilt) is aggregated whole.
-# A write committed after the snapshot leaves its key stale, and it is merged next time. Every
-# stale key gets a row, points or not (a retried batch moves seq and writes none). Raw SQL
-# because points and LatestMetric are joined on (run, key), which the ORM cannot express
-# without a relation. Written for both PostgreSQL and SQLite (FILTER needs SQLite 3.30,
-# MATERIALIZED 3.35).
+# One statement, so one snapshot (READ COMMITTED takes one per statement): for the given runs,
+# every stale key with its summary so far and the LatestMetric seq it will cover, and the
+# aggregates of the points that summary has not counted. A key with a summary merges the points
+# written since its seq, found through the (run, seq) index; a key without one (new, or rebuilt)
+# is aggregated whole. A write committed after the snapshot leaves its key stale, and it is
+# merged next time. Every stale key gets a row, points or not (a retried batch moves seq and
+# writes none). Raw SQL because points and LatestMetric are joined on (run, key), which the ORM
+# cannot express without a relation. Written for both PostgreSQL and SQLite (FILTER needs
+# SQLite 3.30, MATERIALIZED 3.35).
 _AGGREGATES_SQL = """
 WITH stale AS (
-    SELECT lm.key, lm.seq, s.seq AS since, s.count AS n0, s.nan_count AS n_nan0, s.min AS lo0,
-           s.max AS hi0, s.sum AS total0, s.first_step AS step_lo0, s.last_step AS step_hi0,
-           s.last_timestamp AS ts_hi0
+    SELECT lm.run_id, lm.key, lm.seq, s.seq AS since, s.count AS n0, s.nan_count AS n_nan0,
+           s.min AS lo0, s.max AS hi0, s.sum AS total0, s.first_step AS step_lo0,
+           s.last_step AS step_hi0, s.last_timestamp AS ts_hi0
     FROM {latest} lm
     LEFT JOIN {summary} s ON s.run_id = lm.run_id AND s.key = lm.key
-    WHERE lm.run_id = %(run)s AND (s.seq IS NULL OR s.seq < lm.seq)
+    WHERE lm.run_id IN ({runs}) AND (s.seq IS NULL OR s.seq < lm.seq)
+), run_since AS MATERIALIZED (
+    SELECT run_id, MIN(since) AS since FROM stale WHERE since IS NOT NULL GROUP BY run_id
 ), writes AS MATERIALIZED (
-    SELECT m.key, m.seq, {aggregates}
-    FROM {metric} m
-    WHERE m.run_id = %(run)s AND m.seq > (SELECT MIN(since) FROM stale)
-    GROUP BY m.key, m.seq
+    SELECT m.run_id, m.key, m.seq, {aggregates}
+    FROM run_since r JOIN {metric} m ON m.run_id = r.run_id AND m.seq > r.since
+    GROUP BY m.run_id, m.key, m.seq
 ), added AS (
-    SELECT m.key, {aggregates}
-    FROM stale st JOIN {metric} m ON m.run_id = %(run)s AND m.key = st.key
+    SELECT m.run_id, m.key, {aggregates}
+    FROM stale st JOIN {metric} m ON m.run_id = st.run_id AND m.key = st.key
     WHERE st.since IS NULL
-    GROUP BY m.key
+    GROUP BY m.run_id, m.key
     UNION ALL
-    SELECT w.key, CAST(SUM(w.n) AS bigint), CAST(SUM(w.n_nan) AS bigint),
+    SELECT w.run_id, w.key, CAST(SUM(w.n) AS bigint), CAST(SUM(w.n_nan) AS bigint),
            CAST(SUM(w.n_pos_inf) AS bigint), CAST(SUM(w.n_neg_inf) AS bigint), MIN(w.lo),
            MAX(w.hi), SUM(w.total), MIN(w.step_lo), MAX(w.step_hi), MAX(w.ts_hi)
-    FROM stale st JOIN writes w ON w.key = st.key AND w.seq > st.since
-    GROUP BY w.key
+    FROM stale st JOIN writes w ON w.run_id = st.run_id AND w.key = st.key AND w.seq > st.since
+    GROUP BY w.run_id, w.key
 )
-SELECT st.key, st.seq, st.since, st.n0, st.n_nan0, st.lo0, st.hi0, st.total0, st.step_lo0,
-       st.step_hi0, st.ts_hi0, COALESCE(a.n, 0), COALESCE(a.n_nan, 0), COALESCE(a.n_pos_inf, 0),
-       COALESCE(a.n_neg_inf, 0), a.lo, a.hi, a.total, a.step_lo, a.step_hi, a.ts_hi
+SELECT st.run_id, st.key, st.seq, st.since, st.n0, st.n_nan0, st.lo0, st.hi0, st.total0,
+       st.step_lo0, st.step_hi0, st.ts_hi0, COALESCE(a.n, 0), COALESCE(a.n_nan, 0),
+       COALESCE(a.n_pos_inf, 0), COALESCE(a.n_neg_inf, 0), a.lo, a.hi, a.total, a.step_lo,
+       a.step_hi, a.ts_hi
 FROM stale st
-LEFT JOIN added a ON a.key = st.key
-ORDER BY st.key
+LEFT JOIN added a ON a.run_id = st.run_id AND a.key = st.key
+ORDER BY st.run_id, st.key
 """
 _POINT_AGGREGATES = """COUNT(*) AS n,
            COUNT(*) FILTER (WHERE m.is_nan) AS n_nan,
@@ -152,13 +157,13 @@ _POINT_AGGREGATES = """COUNT(*) AS n,
            MAX(m.step) AS step_hi,
            MAX(m.timestamp) AS ts_hi"""
 _ROW_FIELDS = (
-    "key", "seq", "since", "n0", "n_nan0", "lo0", "hi0", "total0", "step_lo0", "step_hi0",
+    "run", "key", "seq", "since", "n0", "n_nan0", "lo0", "hi0", "total0", "step_lo0", "step_hi0",
     "ts_hi0", "n", "n_nan", "n_pos_inf", "n_neg_inf", "lo", "hi", "total", "step_lo", "step_hi",
     "ts_hi",
 )  # fmt: skip
 
 
-def _aggregates(*, run_pk: int, exact_sum: bool) -> list[dict]:
+def _aggregates(*, run_pks: list[int], exact_sum: bool) -> list[dict]:
     # numeric cannot overflow where float8 raises; it keeps 15 digits of each value, which
     # only matters for sums that leave the float range anyway.
     sql = _AGGREGATES_SQL.format(
@@ -168,9 +173,11 @@ def _aggregates(*, run_pk: int, exact_sum: bool) -> list[dict]:
         latest=connection.ops.quote_name(LatestMetric._meta.db_table),
         metric=connection.ops.quote_name(Metric._meta.db_table),
         summary=connection.ops.quote_name(MetricSummary._meta.db_table),
+        runs=", ".join(f"%(run{i})s" for i in range(len(run_pks))),
     )
+    params = {f"run{i}": pk for i, pk in enumerate(run_pks)}
     with connection.cursor() as cursor:
-        cursor.execute(sql, {"run": run_pk, "inf": INF, "neg_inf": -INF})
+        cursor.execute(sql, {**params, "inf": INF, "neg_inf": -INF})
         return [dict(zip(_ROW_FIELDS, row, strict=True)) for row in cursor.fetchall()]
 
 
@@ -216,11 +223,11 @@ def _merged_sum(row: dict) -> float | None:
     return None if math.isnan(total) else total
 
 
-def _summary(*, run_pk: int, row: dict, computed_at) -> MetricSummary:
+def _summary(*, row: dict, computed_at) -> MetricSummary:
     """The key's summary so far (none when `since` is None) merged with the new points."""
     n0, n_nan0 = (row["n0"], row["n_nan0"]) if row["since"] is not None else (0, 0)
     return MetricSummary(
-        run_id=run_pk,
+        run_id=row["run"],
         key=row["key"],
         count=n0 + row["n"],
         nan_count=n_nan0 + row["n_nan"],
@@ -235,17 +242,17 @@ def _summary(*, run_pk: int, row: dict, computed_at) -> MetricSummary:
     )
 
 
-def _read(*, run_pk: int) -> list[dict]:
+def _read(*, run_pks: list[int]) -> list[dict]:
     if connection.vendor != "postgresql":
-        return _aggregates(run_pk=run_pk, exact_sum=False)
+        return _aggregates(run_pks=run_pks, exact_sum=False)
     try:
         # A savepoint, so an overflow error leaves the transaction (and the lock) usable.
         with transaction.atomic():
-            return _aggregates(run_pk=run_pk, exact_sum=False)
+            return _aggregates(run_pks=run_pks, exact_sum=False)
     except DataError:
         # PostgreSQL raises instead of overflowing to Infinity when finite values sum past the
         # float range.
-        return _aggregates(run_pk=run_pk, exact_sum=True)
+        return _aggregates(run_pks=run_pks, exact_sum=True)
 
 
 def _upsert(*, summaries: list[MetricSummary]) -> None:
@@ -258,29 +265,37 @@ def _upsert(*, summaries: list[MetricSummary]) -> None:
     )
 
 
-def summary_compute(*, run_pk: int) -> int:
-    """Recompute the summary of every stale key of the run; returns how many were written."""
+def summary_compute_runs(*, run_pks: list[int]) -> int:
+    """Recompute the summary of every stale key of the runs, all read in one statement; returns
+    how many were written."""
+    if not run_pks:
+        return 0
     with transaction.atomic():
-        _lock_run(run_pk)
-        rows = _read(run_pk=run_pk)
+        _lock_runs(run_pks)
+        rows = _read(run_pks=run_pks)
         if not rows:
             return 0
         now = timezone.now()
         # Count, min, max and sum merge: reading only the points written since the last summary
         # keeps a summary of a long run as cheap as one of a short run, in flat memory (one
         # row per key).
-        summaries = [_summary(run_pk=run_pk, row=row, computed_at=now) for row in rows]
+        summaries = [_summary(row=row, computed_at=now) for row in rows]
         _upsert(summaries=summaries)
         for summary in summaries:
             if summary.count - summary.nan_count >= ROLLUP_MIN_POINTS:
-                rollup_refresh(run_pk=run_pk, key=summary.key, seq=summary.seq)
+                rollup_refresh(run_pk=summary.run_id, key=summary.key, seq=summary.seq)
     return len(summaries)
+
+
+def summary_compute(*, run_pk: int) -> int:
+    """Recompute the summary of every stale key of one run; returns how many were written."""
+    return summary_compute_runs(run_pks=[run_pk])
 
 
 def summary_rebuild(*, run: Run) -> int:
     """Recompute every summary of the run from scratch; returns how many keys it has."""
     with transaction.atomic():
-        _lock_run(run.pk)
+        _lock_runs([run.pk])
         # Without summaries every key is stale, so one pass recomputes them all; without
         # rollups, each long key's are written whole, points without a seq included.
         MetricSummary.objects.filter(run=run).delete()
