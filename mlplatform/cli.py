@@ -209,6 +209,8 @@ def _celery_worker_argv(options: argparse.Namespace) -> list[str]:
 def _gunicorn_argv(options: argparse.Namespace) -> list[str]:
     import gunicorn
 
+    from mlplatform.gunicorn_worker import MAX_REQUEST_LINE
+
     host = f"[{options.host}]" if ":" in options.host else options.host
     argv = [
         sys.executable,
@@ -225,11 +227,12 @@ def _gunicorn_argv(options: argparse.Namespace) -> list[str]:
         str(int(STOP_TIMEOUT) - 2),
         "--access-logfile",
         "-",
-        # MLflow's clients put up to 100 run ids in one GET (get-history-bulk-interval), which
-        # gunicorn's 4 kB default (8 kB at most) refuses with a 414 HTML page; 0 lifts the
-        # limit, so Django answers an over-long list with MLflow's 400 JSON.
+        "--worker-class",
+        "mlplatform.gunicorn_worker.JsonErrorThreadWorker",
+        # MLflow's clients put up to 100 run ids in one GET (get-history-bulk-interval), past
+        # gunicorn's 4 kB default; its ceiling is 8 kB, and a longer URL gets a JSON 414.
         "--limit-request-line",
-        "0",
+        str(MAX_REQUEST_LINE),
     ]
     # gunicorn 25+ opens a control socket at one fixed path per user by default, which two
     # servers on one machine would fight over; this server is stopped through its signals.
