@@ -436,7 +436,7 @@
     }
     bar.style.background = "linear-gradient(to top, " + stops.join(", ") + ")";
     legend.appendChild(bar);
-    var top = 20, bottom = CONTOUR_HEIGHT - 40;
+    var top = 28, bottom = CONTOUR_HEIGHT - 40;
     [1, 0.75, 0.5, 0.25, 0].forEach(function (p) {
       if (zScale.hi === zScale.lo && p !== 0.5) return;
       var tick = document.createElement("span");
@@ -459,6 +459,10 @@
       points.push({ run: run, index: i, x: xv, y: yv, z: zv, inside: selected(run) });
     });
     var sized = sizeCanvas(contour, CONTOUR_HEIGHT), ctx = sized.ctx, width = sized.width;
+    // Room on the left for the longest y label (category names), within reason.
+    ctx.font = "11px system-ui, sans-serif";
+    var widest = yScale.ticks().reduce(function (m, t) { return Math.max(m, ctx.measureText(label(t)).width); }, 0);
+    cpad.left = Math.round(Math.min(160, Math.max(40, widest + 12)) + 24);
     var w = width - cpad.left - cpad.right, h = CONTOUR_HEIGHT - cpad.top - cpad.bottom;
     var zScale = makeScale(points.map(function (p) { return p.z; }));
     function px(p) { return cpad.left + (MARGIN + p * (1 - 2 * MARGIN)) * w; }
@@ -471,13 +475,18 @@
     var field = points.filter(function (p) { return p.inside; });
     if (field.length) {
       var cols = Math.ceil(w / CELL), rows = Math.ceil(h / CELL);
+      ctx.save();
+      ctx.beginPath();
+      ctx.rect(cpad.left, cpad.top, w, h);
+      ctx.clip();
       for (var r = 0; r < rows; r++) {
         for (var c = 0; c < cols; c++) {
-          var t = interpolate(field, (c + 0.5) / cols, 1 - (r + 0.5) / rows);
+          var t = interpolate(field, (c + 0.5) * CELL / w, 1 - (r + 0.5) * CELL / h);
           ctx.fillStyle = ramp(band(t));
           ctx.fillRect(cpad.left + c * CELL, cpad.top + r * CELL, CELL + 0.5, CELL + 0.5);
         }
       }
+      ctx.restore();
     } else {
       ctx.fillStyle = "#f1f3f6";
       ctx.fillRect(cpad.left, cpad.top, w, h);
@@ -502,7 +511,7 @@
       if (i % yEvery) return;
       var y = py(yScale.pos(t));
       ctx.fillRect(cpad.left - 4, y, 4, 1);
-      ctx.fillText(fit(ctx, label(t), cpad.left - 8), cpad.left - 6, y + 4);
+      ctx.fillText(fit(ctx, label(t), cpad.left - 30), cpad.left - 6, y + 4);
     });
     ctx.font = "600 12px system-ui, sans-serif";
     ctx.textAlign = "center";
@@ -521,6 +530,11 @@
         ctx.fill();
         ctx.strokeStyle = "#fff";
         ctx.lineWidth = 2;
+        ctx.stroke();
+        ctx.strokeStyle = "#1d2330";
+        ctx.lineWidth = 1;
+        ctx.beginPath();
+        ctx.arc(px(xScale.pos(p.x)), py(yScale.pos(p.y)), 6.5, 0, 2 * Math.PI);
       } else {
         ctx.strokeStyle = "rgba(90,90,90,0.8)";
         ctx.lineWidth = 1.5;
