@@ -115,6 +115,32 @@ def _category_list(spec) -> bool:
     )
 
 
+@dataclass
+class PageState:
+    """What the URL holds beyond a form's own fields; every form of the page carries it as
+    hidden inputs, so submitting one keeps the others' choices."""
+
+    runs: list[Run]
+    only_diff: bool
+    params: list[str]
+    charts: dict[str, str]
+    baseline: Run | None
+    brush: dict[str, dict]
+
+    def pairs(self) -> list[tuple[str, str]]:
+        pairs = [("runs", ",".join(run.run_id for run in self.runs))]
+        pairs += [("diff", "1")] if self.only_diff else []
+        pairs += [("pc", key) for key in self.params]
+        pairs += list(self.charts.items())
+        pairs += [("baseline", self.baseline.run_id)] if self.baseline else []
+        pairs += [("brush", json.dumps(self.brush))] if self.brush else []
+        return pairs
+
+    def hidden(self, *own: str) -> list[tuple[str, str]]:
+        """The state for a form whose own fields are `own`."""
+        return [(name, value) for name, value in self.pairs() if name not in own]
+
+
 # --- The difference view ----------------------------------------------------------------------
 
 

@@ -3,7 +3,6 @@ run, parallel coordinates, a scatter plot, a contour plot and overlaid metric ch
 
 from __future__ import annotations
 
-import json
 import math
 
 from django.contrib.auth.decorators import login_required
@@ -14,6 +13,7 @@ from accounts.access import Actor
 from frontend import selectors
 from frontend.comparison import (
     Axes,
+    PageState,
     QueryErrors,
     chosen_axis,
     difference_rows,
@@ -117,8 +117,11 @@ def compare(request, slug: str):
     chosen_metric = given["pm"] or (model_keys[0] if model_keys else None)
     default_x = f"params.{chosen_params[0]}" if chosen_params else ""
     default_y = f"metrics.{chosen_metric}" if chosen_metric else ""
-    # The contour's default plane: the first two params that vary, coloured by the metric.
-    second = f"params.{chosen_params[1]}" if len(chosen_params) > 1 else default_x
+    # The contour's default plane: the first two params that vary (or a param and another
+    # metric), coloured by the metric.
+    others = [f"metrics.{k}" for k in model_keys if k != chosen_metric]
+    second = f"params.{chosen_params[1]}" if len(chosen_params) > 1 else None
+    second = second or (others[0] if others else default_x)
 
     baseline = runs[0] if runs else None
     baseline_id = get.get("baseline")
@@ -160,17 +163,14 @@ def compare(request, slug: str):
         },
         "brush": brush,
     }
-    # The page's state, carried by each of its forms so that one form does not reset the others.
-    state = [("runs", ",".join(r.run_id for r in runs))]
-    state += [("diff", "1")] if only_diff else []
-    state += [("pc", key) for key in get.getlist("pc") if key in params]
-    state += [(name, value) for name, value in given.items() if value]
-    state += [("baseline", chosen_baseline.run_id)] if chosen_baseline else []
-    state += [("brush", json.dumps(brush))] if brush else []
-
-    def hidden(*own: str) -> list[tuple[str, str]]:
-        return [(name, value) for name, value in state if name not in own]
-
+    state = PageState(
+        runs=runs,
+        only_diff=only_diff,
+        params=[key for key in get.getlist("pc") if key in params],
+        charts={name: value for name, value in given.items() if value},
+        baseline=chosen_baseline,
+        brush=brush,
+    )
     return render(
         request,
         "frontend/compare.html",
@@ -192,9 +192,9 @@ def compare(request, slug: str):
             "chosen_metric": chosen_metric,
             "compare_data": data,
             "runs_value": ",".join(r.run_id for r in runs),
-            "hidden_diff": hidden("diff"),
-            "hidden_parallel": hidden("pc", "pm"),
-            "hidden_baseline": hidden("baseline"),
+            "hidden_diff": state.hidden("diff"),
+            "hidden_parallel": state.hidden("pc", "pm"),
+            "hidden_baseline": state.hidden("baseline"),
         },
         status=400 if errors else 200,
     )

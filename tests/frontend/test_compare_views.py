@@ -174,3 +174,9 @@ def test_a_brush_reaches_the_page_and_every_form_carries_it(client, alice, sweep
     assert "baseline" not in dict(response.context["hidden_diff"])
     assert "diff" not in dict(response.context["hidden_diff"])
     assert "pm" not in dict(response.context["hidden_parallel"])
+
+
+def test_with_one_varying_param_the_contour_plots_it_against_another_metric(client, alice, sweep):
+    client.force_login(alice)
+    data = compare(client, sweep, diff="1", pc="lr").context["compare_data"]
+    assert data["contour"] == {"x": "params.lr", "y": "metrics.loss", "z": "metrics.accuracy"}
