@@ -165,6 +165,11 @@ def test_brushing_an_axis_filters_the_scatter_contour_and_tables_and_survives_a_
     assert page.get_attribute("#parallel", "data-selected") == str(len(adam))
     assert page.locator("#compare-params th[data-col]:visible").count() == len(adam)
     assert "runs in the brushed ranges" in page.inner_text("#parallel-status")
+    # The metric charts draw only the brushed runs.
+    card = '#compare-grid .chart-card[data-key="loss"]'
+    page.locator(card).scroll_into_view_if_needed()
+    wait_for_js(page, f"document.querySelector('{card}').dataset.state === 'drawn'")
+    assert page.get_attribute(card, "data-lines") == str(len(adam))
     # Another form of the page keeps the brush.
     page.select_option("#baseline", runs[3].run_id)
     page.wait_for_url(f"**baseline={runs[3].run_id}**")
@@ -175,6 +180,8 @@ def test_brushing_an_axis_filters_the_scatter_contour_and_tables_and_survives_a_
     wait_for_js(page, "!location.search.includes('brush=')")
     assert page.get_attribute("#parallel", "data-selected") == "6"
     assert page.locator("#compare-params th[data-col]:visible").count() == 6
+    page.locator(card).scroll_into_view_if_needed()
+    wait_for_js(page, f"document.querySelector('{card}').dataset.lines === '6'")
     assert page.get_attribute("#scatter", "data-highlighted") == page.get_attribute(
         "#scatter", "data-points"
     )

@@ -14,7 +14,19 @@
   });
 
   // --- Metrics over steps ----------------------------------------------------------------
+  // Each card's series are fetched once; a change of brush redraws them without the runs it
+  // leaves out.
   var grid = document.getElementById("compare-grid");
+  function drawGridCard(card) {
+    var shown = card.loaded.filter(function (r) { return r && r.data.x.length && selected(runs[r.index]); });
+    C.draw(card.querySelector(".chart"), shown, "step", { legend: true });
+    card.dataset.state = "drawn";
+    card.dataset.lines = String(shown.length);
+  }
+  function redrawGrid() {
+    if (!grid) return;
+    grid.querySelectorAll(".chart-card").forEach(function (card) { if (card.loaded) drawGridCard(card); });
+  }
   if (grid) {
     var base = grid.dataset.seriesBase;
     var observer = new IntersectionObserver(function (entries) {
@@ -27,11 +39,11 @@
         Promise.all(runs.map(function (run, i) {
           if (!(card.dataset.key in run.metrics)) return null;
           return C.fetchSeries(base, run.id, card.dataset.key, "step", points).then(function (series) {
-            return { name: run.name, color: C.colour(i), data: series };
+            return { name: run.name, color: C.colour(i), data: series, index: i };
           }).catch(function () { return null; });
         })).then(function (loaded) {
-          C.draw(target, loaded.filter(function (r) { return r && r.data.x.length; }), "step", { legend: true });
-          card.dataset.state = "drawn";
+          card.loaded = loaded;
+          drawGridCard(card);
         });
       });
     }, { rootMargin: "200px" });
@@ -174,7 +186,7 @@
     });
     if (clear) clear.hidden = !brushed();
   }
-  views.push(filterTables);
+  views.push(filterTables, redrawGrid);
   if (clear) clear.addEventListener("click", function () { brushes = {}; brushChanged(); });
 
   // --- Parallel coordinates --------------------------------------------------------------
