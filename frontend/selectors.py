@@ -337,6 +337,18 @@ def runs_params(runs: list[Run]) -> dict[str, dict[int, str]]:
     return dict(sorted(table.items()))
 
 
+def runs_tags(runs: list[Run]) -> dict[str, dict[int, str]]:
+    """key -> run pk -> value of the runs' own tags (not MLflow's), for comparing runs."""
+    table: dict[str, dict[int, str]] = defaultdict(dict)
+    for run_pk, key, value in (
+        RunTag.objects.filter(run__in=runs)
+        .exclude(key__startswith="mlflow.")
+        .values_list("run_id", "key", "value")
+    ):
+        table[key][run_pk] = value
+    return dict(sorted(table.items()))
+
+
 def runs_metric_keys(runs: list[Run]) -> list[str]:
     keys = LatestMetric.objects.filter(run__in=runs).values_list("key", flat=True)
     return sorted(set(keys.order_by().distinct()))
