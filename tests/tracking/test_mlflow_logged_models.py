@@ -392,10 +392,13 @@ def test_outputs_and_inputs_show_on_the_run(api_client, alice_token, run):
     got = ok(call(api_client, "get", "runs/get", alice_token[1], {"run_id": run.run_id}))["run"]
     assert got["inputs"] == expected_inputs
     assert got["outputs"] == expected_outputs
+    plain = RunFactory(experiment=run.experiment)  # a run without inputs or outputs beside it
     body = {"experiment_ids": [str(run.experiment_id)]}
-    [searched] = ok(call(api_client, "post", "runs/search", alice_token[1], body))["runs"]
-    assert searched["inputs"] == expected_inputs
-    assert searched["outputs"] == expected_outputs
+    found = ok(call(api_client, "post", "runs/search", alice_token[1], body))["runs"]
+    searched = {r["info"]["run_id"]: r for r in found}
+    assert searched[run.run_id]["inputs"] == expected_inputs
+    assert searched[run.run_id]["outputs"] == expected_outputs
+    assert (searched[plain.run_id]["inputs"], searched[plain.run_id]["outputs"]) == ({}, {})
     assert Dataset.objects.count() == RunInput.objects.count() == 1
 
 

@@ -91,8 +91,9 @@ def run_search(request, fields: Fields, actor: Actor) -> Encoded:
         page_token=fields.str("page_token") or None,
         prefetch=False,
     )
-    io = run_io_fragments([run.pk for run in runs])
-    return run_rows_out(runs, run_details(runs), next_token, io)
+    details = run_details(runs)
+    io = run_io_fragments([run.pk for run in runs if run.pk in details.with_io])
+    return run_rows_out(runs, details, next_token, io)
 
 
 def run_log_batch(request, fields: Fields, actor: Actor) -> dict:

@@ -21,7 +21,16 @@ from django.db import connection
 from django.db.models import OuterRef, QuerySet, Subquery, prefetch_related_objects
 
 from accounts.models import User
-from tracking.models import Experiment, LatestMetric, Lifecycle, Param, Run, RunTag
+from tracking.models import (
+    Experiment,
+    LatestMetric,
+    Lifecycle,
+    Param,
+    Run,
+    RunInput,
+    RunModelLink,
+    RunTag,
+)
 from tracking.search import (
     SearchError,
     filter_and_order_runs,
@@ -268,17 +277,24 @@ class RunDetails:
         self.tags: dict[int, list[tuple[str, str]]] = {}
         # (key, value, is_nan, timestamp, step); is_nan is 0 or 1 on SQLite.
         self.metrics: dict[int, list[tuple[str, float, bool, int, int]]] = {}
+        # The runs with dataset inputs or logged-model links: few runs have any, and reading
+        # those only for the runs that do spares the rest two queries.
+        self.with_io: set[int] = set()
+
+
+def _of_runs(pks: list[int]) -> tuple[str, list]:
+    """`run_id IN pks` as SQL and its parameters."""
+    if connection.vendor == "postgresql":
+        # One array parameter: cheaper for psycopg to write and PostgreSQL to parse than a list.
+        return f"{connection.ops.quote_name('run_id')} = ANY(%s)", [pks]
+    return f"{connection.ops.quote_name('run_id')} IN ({', '.join(['%s'] * len(pks))})", pks
 
 
 def _detail_query(model, columns: tuple[str, ...], pks: list[int]) -> tuple[str, list]:
     """`model.objects.filter(run_id__in=pks).values_list("run_id", *columns)`, by run and key."""
     quote = connection.ops.quote_name
     names = ", ".join(quote(column) for column in ("run_id", *columns))
-    if connection.vendor == "postgresql":
-        # One array parameter: cheaper for psycopg to write and PostgreSQL to parse than a list.
-        where, params = f"{quote('run_id')} = ANY(%s)", [pks]
-    else:
-        where, params = f"{quote('run_id')} IN ({', '.join(['%s'] * len(pks))})", pks
+    where, params = _of_runs(pks)
     sql = (
         f"SELECT {names} FROM {quote(model._meta.db_table)} "  # noqa: S608 (names from the models)
         f"WHERE {where} ORDER BY {quote('run_id')}, {quote('key')}"
@@ -286,8 +302,18 @@ def _detail_query(model, columns: tuple[str, ...], pks: list[int]) -> tuple[str,
     return sql, params
 
 
+def _io_query(pks: list[int]) -> tuple[str, list]:
+    """The runs among pks with a dataset input or a logged-model link."""
+    where, params = _of_runs(pks)
+    tables = [connection.ops.quote_name(m._meta.db_table) for m in (RunInput, RunModelLink)]
+    # Table names from the models.
+    sql = " UNION ".join(f"SELECT run_id FROM {table} WHERE {where}" for table in tables)  # noqa: S608
+    return sql, params * 2
+
+
 def run_details(runs: list[Run] | list[RunRow]) -> RunDetails:
-    """Params, tags and latest metrics of the runs in three queries, without model instances.
+    """Params, tags and latest metrics of the runs, and which have inputs or outputs, in four
+    queries, without model instances.
 
     A page of runs has many of them, and rows cost much less than instances. The queries are
     written out because the ORM's `values_list` spends longer building rows than the database
@@ -306,6 +332,8 @@ def run_details(runs: list[Run] | list[RunRow]) -> RunDetails:
                 cursor.execute(*_detail_query(model, columns, chunk))
                 for run_pk, rows in groupby(cursor.fetchall(), key=itemgetter(0)):
                     target[run_pk] = [row[1:] for row in rows]
+            cursor.execute(*_io_query(chunk))
+            details.with_io.update(run_pk for (run_pk,) in cursor.fetchall())
     return details
 
 
