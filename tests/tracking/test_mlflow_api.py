@@ -805,3 +805,25 @@ def test_a_null_param_value_in_a_batch_is_stored_empty_as_mlflow_does(api_client
         "p": "",
         "q": "",
     }
+
+
+def test_get_history_of_a_key_without_points_is_empty_and_of_an_unknown_run_is_404(
+    api_client, alice_token, run
+):
+    query = {"run_id": run.run_id, "metric_key": "never-logged"}
+    assert ok(call(api_client, "get", "metrics/get-history", alice_token[1], query)) == {
+        "metrics": []
+    }
+    missing = {"run_id": "0" * 32, "metric_key": "loss"}
+    response = call(api_client, "get", "metrics/get-history", alice_token[1], missing)
+    assert error(response, 404, "RESOURCE_DOES_NOT_EXIST") == f"Run with id={'0' * 32} not found"
+
+
+def test_get_history_with_a_token_reads_the_points_in_one_query(
+    api_client, alice_token, run, django_assert_num_queries
+):
+    query = {"run_id": run.run_id, "metric_key": "loss"}
+    ok(call(api_client, "get", "metrics/get-history", alice_token[1], query))  # token cached
+    with django_assert_num_queries(1):
+        body = ok(call(api_client, "get", "metrics/get-history", alice_token[1], query))
+    assert [m["value"] for m in body["metrics"]] == [0.5, 0.25]

@@ -2,28 +2,39 @@
 
 from __future__ import annotations
 
-from accounts.access import Actor
+from accounts.access import Actor, token_project_allowing
+from accounts.models import Role
 from tracking.errors import InvalidInput, NotFound
-from tracking.mlflow_api.base import run_of
+from tracking.mlflow_api.base import run_id_of, run_of
 from tracking.mlflow_api.wire import Encoded, Fields, history_out, metric_out
+from tracking.models import Run
 from tracking.selectors.lookups import runs_for_user
 from tracking.selectors.metrics import (
     MAX_RUNS_PER_SAMPLE,
     metric_history_rows,
     metric_history_sampled,
 )
+from tracking.store import RunRef
 from tracking.validation import API_DOCS_HINT
 
 
 def metric_get_history(request, fields: Fields, actor: Actor) -> Encoded:
-    run = run_of(fields, actor)
+    run_id = run_id_of(fields)
     key = fields.str("metric_key", required=True)
+    max_results = fields.int("max_results")
+    page_token = fields.str("page_token") or None
+    project_id = token_project_allowing(actor, Role.VIEWER)
+    if project_id is None:
+        run: Run | RunRef = run_of(fields, actor)
+    else:
+        # A token that may read its project: the points query finds the run in that project
+        # itself, saving the lookup of the run and its relations.
+        run = RunRef.in_project(run_id, project_id)
     rows, next_token = metric_history_rows(
-        run=run,
-        key=key,
-        max_results=fields.int("max_results"),
-        page_token=fields.str("page_token") or None,
+        run=run, key=key, max_results=max_results, page_token=page_token
     )
+    if not rows and isinstance(run, RunRef):
+        run_of(fields, actor)  # no points: a run that is not there is MLflow's 404
     return history_out(key, rows, next_token)
 
 

@@ -12,6 +12,7 @@ from django.db.models.functions import RowNumber
 
 from tracking.errors import InvalidInput
 from tracking.models import Metric, Run
+from tracking.store import RunRef
 
 MAX_HISTORY_PAGE = 25_000
 MAX_SAMPLED_PER_RUN = 2_500
@@ -45,9 +46,12 @@ def _decode_token(token: str) -> PointRow:
 
 
 def metric_history_rows(
-    *, run: Run, key: str, max_results: int | None = None, page_token: str | None = None
+    *, run: Run | RunRef, key: str, max_results: int | None = None, page_token: str | None = None
 ) -> tuple[list[PointRow], str | None]:
     """One page of a key's points as (step, timestamp, value, is_nan), and the next page's token.
+
+    `run` is a Run the caller may read, or a RunRef by MLflow's id within a project whose
+    reading the caller has checked (no run there reads as no points).
 
     The order is MLflow's (step, timestamp, value) and is exactly the primary key's, so a page
     is one index-only range scan with no sort, however long the history and however deep the page.
@@ -57,7 +61,8 @@ def metric_history_rows(
         raise InvalidInput(
             f"max_results must be between 1 and {MAX_HISTORY_PAGE}.", field="max_results"
         )
-    points = Metric.objects.filter(run=run, key=key).order_by(*_POINT_COLUMNS)
+    of_run = run.q("run__") if isinstance(run, RunRef) else Q(run=run)
+    points = Metric.objects.filter(of_run, key=key).order_by(*_POINT_COLUMNS)
     if page_token:
         step, timestamp, value, is_nan = _decode_token(page_token)
         # Keyset paging: stable under concurrent appends. The leading step__gte gives the index
