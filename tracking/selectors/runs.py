@@ -290,32 +290,38 @@ def _of_runs(pks: list[int]) -> tuple[str, list]:
     return f"{connection.ops.quote_name('run_id')} IN ({', '.join(['%s'] * len(pks))})", pks
 
 
-def _detail_query(model, columns: tuple[str, ...], pks: list[int]) -> tuple[str, list]:
-    """`model.objects.filter(run_id__in=pks).values_list("run_id", *columns)`, by run and key."""
+# What run_details reads, one SELECT per table, their columns in one shape: (kind, run_id, key,
+# text value, number value, is_nan, timestamp, step). The metrics come first: PostgreSQL takes
+# each column's type from the first SELECT that is not NULL there, pair by pair.
+_PARAM, _TAG, _METRIC, _IO = range(4)
+_DETAIL_SELECTS = (
+    (_METRIC, LatestMetric, "key, NULL, value, is_nan, timestamp, step"),
+    (_PARAM, Param, "key, value, NULL, NULL, NULL, NULL"),
+    (_TAG, RunTag, "key, value, NULL, NULL, NULL, NULL"),
+    (_IO, RunInput, "NULL, NULL, NULL, NULL, NULL, NULL"),
+    (_IO, RunModelLink, "NULL, NULL, NULL, NULL, NULL, NULL"),
+)
+
+
+def _details_query(pks: list[int]) -> tuple[str, list]:
+    """Every row run_details reads for the runs, in one statement (one round trip, however many
+    tables), by kind, run and key."""
+    where, params = _of_runs(pks)
     quote = connection.ops.quote_name
-    names = ", ".join(quote(column) for column in ("run_id", *columns))
-    where, params = _of_runs(pks)
-    sql = (
-        f"SELECT {names} FROM {quote(model._meta.db_table)} "  # noqa: S608 (names from the models)
-        f"WHERE {where} ORDER BY {quote('run_id')}, {quote('key')}"
-    )
-    return sql, params
-
-
-def _io_query(pks: list[int]) -> tuple[str, list]:
-    """The runs among pks with a dataset input or a logged-model link."""
-    where, params = _of_runs(pks)
-    tables = [connection.ops.quote_name(m._meta.db_table) for m in (RunInput, RunModelLink)]
-    # Table names from the models.
-    sql = " UNION ".join(f"SELECT run_id FROM {table} WHERE {where}" for table in tables)  # noqa: S608
-    return sql, params * 2
+    # Table and column names from the models and the constants above.
+    selects = [
+        f"SELECT {kind}, run_id, {columns} FROM {quote(model._meta.db_table)} WHERE {where}"  # noqa: S608
+        for kind, model, columns in _DETAIL_SELECTS
+    ]
+    sql = " UNION ALL ".join(selects) + " ORDER BY 1, 2, 3"
+    return sql, params * len(selects)
 
 
 def run_details(runs: list[Run] | list[RunRow]) -> RunDetails:
-    """Params, tags and latest metrics of the runs, and which have inputs or outputs, in four
-    queries, without model instances.
+    """Params, tags and latest metrics of the runs, and which have inputs or outputs, in one
+    query, without model instances.
 
-    A page of runs has many of them, and rows cost much less than instances. The queries are
+    A page of runs has many of them, and rows cost much less than instances. The query is
     written out because the ORM's `values_list` spends longer building rows than the database
     spends finding them.
     """
@@ -323,17 +329,16 @@ def run_details(runs: list[Run] | list[RunRow]) -> RunDetails:
     pks = [run.pk for run in runs]
     with connection.cursor() as cursor:
         for start in range(0, len(pks), _PREFETCH_CHUNK):
-            chunk = pks[start : start + _PREFETCH_CHUNK]
-            for target, model, columns in (
-                (details.params, Param, ("key", "value")),
-                (details.tags, RunTag, ("key", "value")),
-                (details.metrics, LatestMetric, ("key", "value", "is_nan", "timestamp", "step")),
-            ):
-                cursor.execute(*_detail_query(model, columns, chunk))
-                for run_pk, rows in groupby(cursor.fetchall(), key=itemgetter(0)):
-                    target[run_pk] = [row[1:] for row in rows]
-            cursor.execute(*_io_query(chunk))
-            details.with_io.update(run_pk for (run_pk,) in cursor.fetchall())
+            cursor.execute(*_details_query(pks[start : start + _PREFETCH_CHUNK]))
+            for (kind, run_pk), rows in groupby(cursor.fetchall(), key=itemgetter(0, 1)):
+                if kind == _PARAM:
+                    details.params[run_pk] = [(row[2], row[3]) for row in rows]
+                elif kind == _TAG:
+                    details.tags[run_pk] = [(row[2], row[3]) for row in rows]
+                elif kind == _METRIC:
+                    details.metrics[run_pk] = [row[2:3] + row[4:] for row in rows]
+                else:
+                    details.with_io.add(run_pk)
     return details
 
 
