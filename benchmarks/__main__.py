@@ -26,8 +26,8 @@ DOCS_START = "<!-- benchmark-table:start -->"
 DOCS_END = "<!-- benchmark-table:end -->"
 SERVERS = ("mlflow", "fasttrackml", "mlplatform")
 SKIP_HELP = (
-    "comma-separated figures to leave out: everyday, artifacts, mixed, charts (groups) or a "
-    "step's name"
+    "comma-separated figures to leave out: large (figures 1 to 8 and their seeding), everyday, "
+    "artifacts, mixed, charts, or a step's name"
 )
 
 

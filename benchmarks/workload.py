@@ -72,6 +72,7 @@ EVERYDAY = ("everyday_sweep", "everyday_search", "everyday_history", "everyday_s
 REPEATS = {f"{name}_2": f"{name}_1" for name in EVERYDAY}
 # What `--skip` takes: a group of steps by name, or one step.
 SKIP_GROUPS = {
+    "large": list(STEPS)[: list(STEPS).index(LAST_LARGE_STEP) + 1],
     "everyday": [name for name in STEPS if name.startswith("everyday_")],
     "artifacts": ["artifacts"],
     "mixed": ["mixed"],

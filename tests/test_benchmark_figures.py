@@ -32,6 +32,9 @@ def test_skip_takes_groups_and_single_steps():
     }
     assert workload.skipped_steps("artifacts,search") == {"artifacts", "search"}
     assert workload.skipped_steps(None) == frozenset()
+    large = workload.skipped_steps("large")
+    assert {"ingest_batched", "seed", "summary_lag"} <= large
+    assert not large & workload.skipped_steps("everyday,artifacts,mixed,charts")
     with pytest.raises(ValueError, match="--skip seed"):
         workload.skipped_steps("seed")
 
