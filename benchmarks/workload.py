@@ -732,11 +732,7 @@ def workload_steps(
                 raise Skip("no --username/--password/--project for the pages")
             needs(figures["sweep"], "the sweep that seeds the runs table")
             needs(state["seed"], "seeding the history run")
-            browser = state.get("browser")
-            if browser is None:
-                browser = Client(target.url)
-                browser.login(target.username, target.password)
-                state["browser"] = browser
+            browser = browser_session()
             path = PAGE_PATHS[name].format(
                 project=target.project,
                 experiment_id=state["sweep_experiment"],
@@ -845,6 +841,7 @@ def workload_steps(
         return artifacts.measure(api, sizes, stamp)
 
     def browser_session() -> Client:
+        """One login through the form for every page figure, as one person browses."""
         if not (target.username and target.password and target.project):
             raise Skip("no --username/--password/--project for the pages")
         if state.get("browser") is None:
