@@ -25,6 +25,10 @@ DOCS = servers.REPO / "docs" / "performance.md"
 DOCS_START = "<!-- benchmark-table:start -->"
 DOCS_END = "<!-- benchmark-table:end -->"
 SERVERS = ("mlflow", "fasttrackml", "mlplatform")
+SKIP_HELP = (
+    "comma-separated figures to leave out: large (figures 1 to 8 and their seeding), everyday, "
+    "artifacts, mixed, charts, or a step's name"
+)
 
 
 def log(message: str) -> None:
@@ -64,7 +68,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         series_by_sql=args.series_by_sql,
         pids=args.pid or [],
     )
-    result = workload.run_workload(target, sizes, log=log)
+    result = workload.run_workload(target, sizes, log=log, skip=_skip(args))
     result["machine"] = report.machine()
     out = Path(args.out) if args.out else RESULTS_DIR / f"run-{target.label}-{_stamp()}.json"
     _write(out, json.dumps(result, indent=2))
@@ -74,17 +78,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _skip(args: argparse.Namespace) -> frozenset[str]:
+    try:
+        return workload.skipped_steps(args.skip)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+
+
 def _stamp() -> str:
     return time.strftime("%Y%m%d-%H%M%S")
 
 
 def _start(label: str, args: argparse.Namespace, log_dir: Path) -> servers.Server:
+    prefix = args.database_prefix
     if label == "mlflow":
-        return servers.start_mlflow(args.postgres, log_dir)
+        return servers.start_mlflow(args.postgres, log_dir, database=f"{prefix}mlflow")
     if label == "fasttrackml":
-        return servers.start_fml(args.postgres, log_dir)
+        return servers.start_fml(args.postgres, log_dir, database=f"{prefix}fml")
     if label == "mlplatform":
-        db = servers.fresh_database(args.postgres, "bench_ours")
+        db = servers.fresh_database(args.postgres, f"{prefix}ours")
         return servers.start_ours(db, log_dir, redis_url=args.redis)
     raise ValueError(label)
 
@@ -107,25 +119,37 @@ def _target(label: str, server: servers.Server) -> workload.Target:
 
 
 def _interleave(
-    running: dict[str, servers.Server], sizes: workload.Sizes, postgres: str
+    running: dict[str, servers.Server],
+    sizes: workload.Sizes,
+    postgres: str,
+    skip: frozenset[str] = frozenset(),
 ) -> dict[str, dict]:
     """Each step of the workload on every server before the next step, the server going first
     taking turns: this machine's speed drifts by tens of percent within minutes, and one server
     measured minutes after another made ratios of that drift (the fifth session's search: 0.84x
     FastTrackML in one run, 1.37x in the run before). A checkpoint before each server's step
     writes out what the step before left in PostgreSQL's buffers: without it, batched ingestion
-    right after another server's was 12 % slower than before it."""
+    right after another server's was 12 % slower than before it. A step that measures a figure
+    a second time (workload.REPEATS) takes the servers in the reverse order of the first."""
     steps = {
         label: workload.workload_steps(
-            _target(label, server), sizes, log=lambda line, label=label: log(f"[{label}] {line}")
+            _target(label, server),
+            sizes,
+            log=lambda line, label=label: log(f"[{label}] {line}"),
+            skip=skip,
         )
         for label, server in running.items()
     }
     labels = list(steps)
     refused = False
-    for turn in range(len(workload.STEPS)):
-        first = turn % len(labels)
-        for label in labels[first:] + labels[:first]:
+    orders: dict[str, list[str]] = {}
+    for turn, name in enumerate(workload.STEPS):
+        if name in workload.REPEATS:
+            order = orders[name] = orders[workload.REPEATS[name]][::-1]
+        else:
+            first = turn % len(labels)
+            order = orders[name] = labels[first:] + labels[:first]
+        for label in order:
             if not servers.checkpoint(postgres) and not refused:
                 refused = True
                 log(f"WARNING {postgres} refused CHECKPOINT: steps may pay for earlier writes")
@@ -140,6 +164,7 @@ def _interleave(
 
 def cmd_compare(args: argparse.Namespace) -> int:
     sizes = workload.QUICK if args.quick else workload.FULL
+    skip = _skip(args)
     wanted = args.only.split(",") if args.only else list(SERVERS)
     unknown = set(wanted) - set(SERVERS)
     if unknown:
@@ -156,7 +181,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         for label in wanted:
             log(f"=== {label}: starting on a fresh database")
             running[label] = _start(label, args, log_dir)
-        results = _interleave(running, sizes, args.postgres)
+        results = _interleave(running, sizes, args.postgres, skip)
     finally:
         for server in running.values():
             server.stop()
@@ -223,6 +248,7 @@ def parser() -> argparse.ArgumentParser:
         help="with --peer-database-url: insert the long metrics by SQL, not through the API",
     )
     run.add_argument("--pid", type=int, action="append", help="server process to sample RSS of")
+    run.add_argument("--skip", help=SKIP_HELP)
     run.add_argument("--out", help="where to write the JSON result")
     run.set_defaults(func=cmd_run)
 
@@ -239,6 +265,12 @@ def parser() -> argparse.ArgumentParser:
         help="Redis for our server's broker and cache",
     )
     compare.add_argument("--only", help="comma-separated subset: mlflow,fasttrackml,mlplatform")
+    compare.add_argument("--skip", help=SKIP_HELP)
+    compare.add_argument(
+        "--database-prefix",
+        default="bench_",
+        help="the servers' databases are PREFIXmlflow, PREFIXfml and PREFIXours (dropped first)",
+    )
     compare.add_argument(
         "--update-docs", action="store_true", help="replace the table in docs/performance.md"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import re
 import subprocess
 
 from benchmarks.servers import base_interpreter
@@ -35,6 +36,72 @@ ABSOLUTE_TARGETS = {
     ("summary_lag", "p95_s"): ("< 2 s", lambda v: v < 2),
     ("memory", "peak_rss_mb_web_process"): ("< 250 MB", lambda v: v < 250),
 }
+
+
+# The everyday-size table (issue 22): the target is FastTrackML's figure. Labels are filled in
+# from the sizes and the figure of the first result that has them.
+EVERYDAY_ROWS = [
+    ("everyday_search", "metric_param_p50_ms",
+     "E1. runs/search, `metrics.acc > 0.5 and params.p0 = '0.01'` by `metrics.acc DESC` "
+     "({metric_param_runs} of {everyday_runs} runs), p50", "ms", False),
+    ("everyday_search", "tag_p50_ms",
+     "E2. runs/search, `tags.team = 'rl'` by `attributes.start_time DESC` "
+     "({tag_runs} of {everyday_runs} runs), p50", "ms", False),
+    ("everyday_search", "unfiltered_p50_ms",
+     "E3. runs/search, no filter, max_results 1000 ({unfiltered_runs} runs), p50", "ms", False),
+    ("everyday_search", "one_run_p50_ms",
+     "E4. runs/search, a filter matching {one_run_runs} run of {everyday_runs}, p50", "ms",
+     False),
+    ("everyday_history", "p50_ms",
+     "E5. get-history of a {everyday_history_points}-point metric, p50", "ms", False),
+    ("everyday_single", "requests_per_s", "E6. One point per request, {clients} clients",
+     "req/s", True),
+    ("everyday_sweep", "runs_per_s",
+     "E7. Sweep creation, {everyday_runs} runs (create, log 10+10, finish)", "runs/s", True),
+]  # fmt: skip
+# Artifacts (issue 18), the mixed load (issue 20) and the chart view (issue 21):
+# (figure, field, label, unit, higher is better, target, ratio shown)
+MORE_ROWS = [
+    ("artifacts", "upload_mb_per_s", "9. Artifact upload, {artifact_mb:g} MB", "MB/s", True,
+     "mlflow", True),
+    ("artifacts", "download_mb_per_s", "9. Artifact download, {artifact_mb:g} MB", "MB/s", True,
+     "mlflow", True),
+    ("mixed", "requests_per_s", "10. Mixed load, {mixed_clients} clients, {mixed_seconds:g} s",
+     "req/s", True, None, True),
+    ("mixed", "p99_ms", "10. Mixed load, p99", "ms", False, None, True),
+    ("mixed", "errors", "10. Mixed load, 5xx and transport errors", "requests", False, "zero",
+     False),
+    ("mixed", "lost_points", "10. Mixed load, acknowledged points not stored", "points", False,
+     "zero", False),
+    ("chart_data", "data_p50_ms",
+     "11. Chart view data, {chart_runs} runs x {chart_metrics} metrics x {chart_steps:,} steps "
+     "(a load's chart requests, one after another), p50", "ms", False, "< 300 ms", False),
+    ("chart_data", "request_p50_ms", "11. Chart view data, one chart's request, p50", "ms",
+     False, None, False),
+    ("chart_data", "page_p50_ms", "11. Chart view page, p50", "ms", False, "< 100 ms", False),
+]  # fmt: skip
+MORE_TARGETS = {
+    "< 300 ms": lambda v: v < 300,
+    "< 100 ms": lambda v: v < 100,
+    "zero": lambda v: v == 0,
+}
+HEADER = [
+    "| figure | unit | MLflow server | FastTrackML | MLPlatform | ours vs MLflow "
+    "| ours vs FastTrackML | target |",
+    "|---|---|---:|---:|---:|---:|---:|---|",
+]
+
+
+def label(template: str, results: list[dict | None], figure: str) -> str:
+    """The row's label with sizes and counts from the first result that has the figure."""
+    for result in results:
+        data = (result or {}).get("figures", {}).get(figure) or {}
+        if result and data.get("status") not in ("n/a", "error"):
+            try:
+                return template.format(**{**result.get("sizes", {}), **data})
+            except (KeyError, ValueError):
+                continue
+    return re.sub(r"\{[^}]*\}", "?", template)
 
 
 def cell(result: dict | None, figure: str, key: str) -> str:
@@ -92,25 +159,97 @@ def target_check(figure: str, key: str, higher_better: bool, ours, vs_mlflow, vs
     return f"≥5x MLflow, ≥{need_fml:g}x FML: {verdict}"
 
 
-def markdown(results: dict[str, dict | None]) -> str:
-    """The table; results maps "mlflow", "fasttrackml", "mlplatform" to a run's result."""
+def peer_target(name: str, vs_peer: float | None) -> str:
+    """At least the peer's figure: "mlflow" or "fasttrackml"."""
+    text = f"≥1x {'MLflow' if name == 'mlflow' else 'FML'}"
+    if vs_peer is None:
+        return f"{text}: -"
+    return f"{text}: {'met' if vs_peer >= 1 else 'missed'}"
+
+
+def _row(results, figure, key, text, unit, higher, target, show_ratio=True) -> str:
     mlflow, fml, ours = (results.get(k) for k in ("mlflow", "fasttrackml", "mlplatform"))
-    lines = [
-        "| figure | unit | MLflow server | FastTrackML | MLPlatform | ours vs MLflow "
-        "| ours vs FastTrackML | target |",
-        "|---|---|---:|---:|---:|---:|---:|---|",
-    ]
-    for figure, key, label, unit, higher in ROWS:
-        ours_v = value(ours, figure, key)
-        vs_m = ratio(ours_v, value(mlflow, figure, key), higher)
-        vs_f = ratio(ours_v, value(fml, figure, key), higher)
+    ours_v = value(ours, figure, key)
+    vs_m = ratio(ours_v, value(mlflow, figure, key), higher) if show_ratio else None
+    vs_f = ratio(ours_v, value(fml, figure, key), higher) if show_ratio else None
+    if callable(target):
+        verdict = target(ours_v, vs_m, vs_f)
+    elif target in ("mlflow", "fasttrackml"):
+        verdict = peer_target(target, vs_m if target == "mlflow" else vs_f)
+    elif target in MORE_TARGETS:
+        met = None if ours_v is None else MORE_TARGETS[target](ours_v)
+        verdict = f"{target}: {'-' if met is None else 'met' if met else 'missed'}"
+    else:
+        verdict = ""
+    return (
+        f"| {text} | {unit} | {cell(mlflow, figure, key)} | {cell(fml, figure, key)} "
+        f"| {cell(ours, figure, key)} | {_fmt_ratio(vs_m)} | {_fmt_ratio(vs_f)} | {verdict} |"
+    )
+
+
+def large_table(results: dict[str, dict | None]) -> list[str]:
+    lines = list(HEADER)
+    for figure, key, text, unit, higher in ROWS:
         lines.append(
-            f"| {label} | {unit} | {cell(mlflow, figure, key)} | {cell(fml, figure, key)} "
-            f"| {cell(ours, figure, key)} | {_fmt_ratio(vs_m)} | {_fmt_ratio(vs_f)} "
-            f"| {target_check(figure, key, higher, ours_v, vs_m, vs_f)} |"
-        )
-    lines.append("")
-    lines.append("Ratios are how many times better ours is (higher throughput, or lower time/RSS).")
+            _row(results, figure, key, text, unit, higher,
+                 lambda o, m, f, figure=figure, key=key, higher=higher:
+                 target_check(figure, key, higher, o, m, f))
+        )  # fmt: skip
+    return lines
+
+
+def everyday_table(results: dict[str, dict | None]) -> list[str]:
+    lines = list(HEADER)
+    ordered = [results.get(k) for k in ("mlplatform", "fasttrackml", "mlflow")]
+    for figure, key, template, unit, higher in EVERYDAY_ROWS:
+        text = label(template, ordered, figure)
+        lines.append(_row(results, figure, key, text, unit, higher, "fasttrackml"))
+    return lines
+
+
+def more_table(results: dict[str, dict | None]) -> list[str]:
+    lines = list(HEADER)
+    ordered = [results.get(k) for k in ("mlplatform", "fasttrackml", "mlflow")]
+    for figure, key, template, unit, higher, target, show_ratio in MORE_ROWS:
+        text = label(template, ordered, figure)
+        lines.append(_row(results, figure, key, text, unit, higher, target, show_ratio))
+    return lines
+
+
+def reasons(results: dict[str, dict | None], figures: list[str]) -> list[str]:
+    """Why a figure is n/a for a server, when the reason is more than a missing endpoint."""
+    notes = []
+    for label_, name in (("MLflow server", "mlflow"), ("FastTrackML", "fasttrackml")):
+        result = results.get(name)
+        for figure in figures:
+            data = (result or {}).get("figures", {}).get(figure) or {}
+            if data.get("status") == "n/a" and data["reason"] != "skipped (--skip)":
+                notes.append(f"- {label_}, {figure}: n/a, {data['reason']}.")
+    return notes
+
+
+def markdown(results: dict[str, dict | None]) -> str:
+    """The tables; results maps "mlflow", "fasttrackml", "mlplatform" to a run's result."""
+    more = sorted({row[0] for row in MORE_ROWS} - {"chart_data"})
+    lines = [
+        "#### Large sizes",
+        "",
+        *large_table(results),
+        "",
+        "#### Everyday sizes",
+        "",
+        "Each figure measured twice on every server, the second time in the reverse order, and "
+        "the better of the two kept.",
+        "",
+        *everyday_table(results),
+        "",
+        "#### Artifacts, mixed load and the chart view",
+        "",
+        *more_table(results),
+        *(["", *reasons(results, more)] if reasons(results, more) else []),
+        "",
+        "Ratios are how many times better ours is (higher throughput, or lower time/RSS).",
+    ]
     return "\n".join(lines)
 
 

@@ -158,8 +158,8 @@ def _spawn(cmd: list[str], log_path: Path, env: dict | None = None, cwd: Path | 
     )
 
 
-def start_mlflow(postgres: str, log_dir: Path) -> Server:
-    db = fresh_database(postgres, "bench_mlflow")
+def start_mlflow(postgres: str, log_dir: Path, database: str = "bench_mlflow") -> Server:
+    db = fresh_database(postgres, database)
     port = free_port()
     workdir = Path(tempfile.mkdtemp(prefix="bench-mlflow-"))
     server = Server(
@@ -168,7 +168,9 @@ def start_mlflow(postgres: str, log_dir: Path) -> Server:
     cmd = [
         str(PEER_VENV / "bin" / "mlflow"), "server",
         "--backend-store-uri", db,
-        "--default-artifact-root", str(workdir / "artifacts"),
+        # Artifacts served through the server (MLflow 3's default, --serve-artifacts): runs get
+        # `mlflow-artifacts:/` URIs, and the client uploads and downloads through this server.
+        "--artifacts-destination", str(workdir / "artifacts"),
         "--host", "127.0.0.1", "--port", str(port),
         "--workers", "2",
     ]  # fmt: skip
@@ -178,8 +180,8 @@ def start_mlflow(postgres: str, log_dir: Path) -> Server:
     return server
 
 
-def start_fml(postgres: str, log_dir: Path) -> Server:
-    db = fresh_database(postgres, "bench_fml")
+def start_fml(postgres: str, log_dir: Path, database: str = "bench_fml") -> Server:
+    db = fresh_database(postgres, database)
     port = free_port()
     workdir = Path(tempfile.mkdtemp(prefix="bench-fml-"))
     server = Server(

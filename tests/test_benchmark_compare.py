@@ -19,7 +19,7 @@ STEPS = list(workload.STEPS)
 def recorded(monkeypatch):
     calls = []
 
-    def steps(target, sizes, log=print):
+    def steps(target, sizes, log=print, skip=frozenset()):
         for name in STEPS:
             calls.append((target.label, name))
             yield name
@@ -44,17 +44,48 @@ def _server(label):
     )
 
 
+def _taken(recorded):
+    steps = [call for call in recorded if call[0] not in ("quiesce", "checkpoint")]
+    return {name: [label for label, step in steps if step == name] for name in STEPS}, steps
+
+
 def test_each_step_runs_on_every_server_before_the_next_and_who_goes_first_rotates(recorded):
     results = interleave(bench.SERVERS)
 
     assert set(results) == set(bench.SERVERS)
-    steps = [call for call in recorded if call[0] not in ("quiesce", "checkpoint")]
+    _, steps = _taken(recorded)
     assert len(steps) == len(STEPS) * 3
     for turn, name in enumerate(STEPS):
         taken = steps[3 * turn : 3 * turn + 3]
         assert {step for _, step in taken} == {name}
         assert sorted(label for label, _ in taken) == sorted(bench.SERVERS)
-        assert taken[0][0] == bench.SERVERS[turn % 3]
+        if name not in workload.REPEATS:
+            assert taken[0][0] == bench.SERVERS[turn % 3]
+
+
+def test_a_figure_measured_twice_takes_the_servers_in_reverse_order_the_second_time(recorded):
+    interleave(bench.SERVERS)
+
+    orders, _ = _taken(recorded)
+    assert workload.REPEATS
+    for second, first in workload.REPEATS.items():
+        assert orders[second] == orders[first][::-1]
+        assert STEPS.index(second) == STEPS.index(first) + 1
+
+
+def test_skipped_figures_reach_every_server(recorded, monkeypatch):
+    seen = []
+    steps = workload.workload_steps
+
+    def recording(target, sizes, log=print, skip=frozenset()):
+        seen.append((target.label, skip))
+        return steps(target, sizes, log=log, skip=skip)
+
+    monkeypatch.setattr(workload, "workload_steps", recording)
+    skip = workload.skipped_steps("mixed")
+    bench._interleave({label: _server(label) for label in bench.SERVERS}, None, "pg:///", skip)
+
+    assert seen == [(label, frozenset({"mixed"})) for label in bench.SERVERS]
 
 
 def test_a_checkpoint_comes_before_every_step_of_every_server(recorded):
@@ -95,3 +126,37 @@ def test_an_unknown_server_is_refused_before_any_starts(monkeypatch):
 )
 def test_a_checkpoint_runs_on_the_shared_postgresql():
     assert servers.checkpoint(servers.database_url(os.environ["DATABASE_URL"], "postgres"))
+
+
+def test_update_docs_replaces_every_table_between_the_markers(monkeypatch, tmp_path):
+    docs = tmp_path / "performance.md"
+    docs.write_text(f"intro\n{bench.DOCS_START}\nold table\n{bench.DOCS_END}\nafter\n")
+    monkeypatch.setattr(bench, "DOCS", docs)
+    monkeypatch.setattr(bench, "RESULTS_DIR", tmp_path / "results")
+    monkeypatch.setattr(bench, "_start", lambda label, args, log_dir: _server(label))
+    monkeypatch.setattr(servers.Server, "stop", lambda self: None)
+    figures = {"everyday_search": {"metric_param_p50_ms": 9.5, "metric_param_runs": 34}}
+    monkeypatch.setattr(
+        bench,
+        "_interleave",
+        lambda running, sizes, postgres, skip: {
+            "mlplatform": {"label": "mlplatform", "figures": figures, "seed": {}}
+        },
+    )
+
+    assert bench.main(["compare", "--only", "mlplatform", "--update-docs"]) == 0
+
+    text = docs.read_text()
+    assert "old table" not in text
+    assert text.startswith("intro\n") and text.endswith(f"{bench.DOCS_END}\nafter\n")
+    inside = text.split(bench.DOCS_START)[1].split(bench.DOCS_END)[0]
+    assert "#### Large sizes" in inside and "#### Everyday sizes" in inside
+    assert "| E1. runs/search" in inside and "| 9.5 |" in inside
+
+
+def test_an_unknown_figure_to_skip_is_refused_before_any_server_starts(monkeypatch):
+    started = []
+    monkeypatch.setattr(bench, "_start", lambda *args: started.append(args))
+    with pytest.raises(SystemExit, match="--skip nightly"):
+        bench.main(["compare", "--skip", "nightly"])
+    assert started == []

@@ -14,11 +14,11 @@ from urllib.parse import urlsplit
 import pytest
 
 from benchmarks import servers
-from benchmarks.report import ROWS
+from benchmarks.report import EVERYDAY_ROWS, MORE_ROWS, ROWS
 
 pytestmark = pytest.mark.e2e
 
-FIGURES = {figure for figure, *_ in ROWS}
+FIGURES = {row[0] for row in [*ROWS, *EVERYDAY_ROWS, *MORE_ROWS]}
 
 
 @pytest.fixture
@@ -71,3 +71,10 @@ def test_quick_benchmark_completes_against_our_server(our_server, database_url, 
     failed = {k: v for k, v in result["figures"].items() if v.get("status") == "error"}
     assert failed == {}
     assert result["figures"]["memory"]["peak_rss_mb_total"] > 0
+    skipped = {k: v for k, v in result["figures"].items() if v.get("status") == "n/a"}
+    assert skipped == {}
+    # Correctness, not speed: under the mixed load no request may fail and no point be lost.
+    mixed = result["figures"]["mixed"]
+    assert (mixed["errors"], mixed["other_errors"], mixed["lost_points"]) == (0, 0, 0), mixed
+    assert mixed["points_acknowledged"] > 0
+    assert len(result["figures"]["everyday_search"]["rounds"]) == 2
