@@ -100,7 +100,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "mlplatform.csp.PageCSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -212,8 +212,9 @@ if SECURE_SSL:
     SECURE_HSTS_PRELOAD = True
     # Health checks come from the load balancer over plain HTTP.
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^health$"]
-# Content-Security-Policy on every response (django-csp): scripts and styles only from this
-# site or with the request's nonce (`request.csp_nonce`), so an injected script cannot run.
+# Content-Security-Policy on every page (django-csp, through mlplatform.csp, which leaves out
+# JSON answers): scripts and styles only from this site or with the request's nonce
+# (`request.csp_nonce`), so an injected script cannot run.
 # Pages keep their scripts in static files; an inline <script> must carry the nonce.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
