@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from django.db import connection
-from django.db.models import F, Max, Min
+from django.db.models import F, Max, Min, OuterRef, Subquery
 
 from tracking.models import Metric, MetricRollup, Run
 from tracking.selectors.series import MAX_POINTS, X_AXES, XAxis, metric_series
@@ -100,14 +100,7 @@ def runs_series(
     if not pks:
         return result, None
 
-    raw = "step" if x == "step" else "timestamp"
-    position = F("timestamp") - F("run__start_time") if x == "relative" else F(raw)
-    history = Metric.objects.filter(run_id__in=pks, key=key).annotate(pos=position)
-    if x_min is not None:
-        history = history.filter(pos__gte=x_min)
-    if x_max is not None:
-        history = history.filter(pos__lte=x_max)
-    bounds = history.aggregate(lo=Min("pos"), hi=Max("pos"))
+    bounds = _bounds(run_pks=pks, key=key, x=x, x_min=x_min, x_max=x_max)
     if bounds["lo"] is None:
         return result, None
     lo, hi = bounds["lo"], bounds["hi"]
@@ -133,6 +126,30 @@ def runs_series(
         if end is not None:  # else only NaN in this range: a gap, no point
             series.add(end, value, low, high)
     return result, Grid(lo=lo, width=width)
+
+
+def _bounds(*, run_pks: list[int], key: str, x: XAxis, x_min: int | None, x_max: int | None):
+    """The lowest and highest x of the runs' points of the key (within x_min..x_max)."""
+    raw = "step" if x == "step" else "timestamp"
+    position = F("timestamp") - F("run__start_time") if x == "relative" else F(raw)
+    history = Metric.objects.filter(key=key).annotate(pos=position)
+    if x_min is not None:
+        history = history.filter(pos__gte=x_min)
+    if x_max is not None:
+        history = history.filter(pos__lte=x_max)
+    if x != "step":
+        return history.filter(run_id__in=run_pks).aggregate(lo=Min("pos"), hi=Max("pos"))
+    # Steps lead the points' primary key after (run, key): each run's first and last step is
+    # one index probe, where MIN and MAX over every run together read all their points.
+    of_run = history.filter(run=OuterRef("pk"))
+    return (
+        Run.objects.filter(pk__in=run_pks)
+        .annotate(
+            first=Subquery(of_run.order_by("step").values("step")[:1]),
+            last=Subquery(of_run.order_by("-step").values("step")[:1]),
+        )
+        .aggregate(lo=Min("first"), hi=Max("last"))
+    )
 
 
 # Per run and bucket: the extremes of the real values, the first NaN's x, the bucket's last x
