@@ -80,6 +80,23 @@ def registered_model_update(*, model: RegisteredModel, description: str) -> Regi
 
 
 @transaction.atomic
+def registered_model_change(
+    *,
+    actor: Actor,
+    model: RegisteredModel,
+    name: str | None = None,
+    description: str | None = None,
+) -> RegisteredModel:
+    """A new description and/or name, both or neither: a refused name keeps the old
+    description."""
+    if description is not None:
+        registered_model_update(model=model, description=description)
+    if name is not None:
+        registered_model_rename(actor=actor, model=model, new_name=name)
+    return model
+
+
+@transaction.atomic
 def registered_model_rename(
     *, actor: Actor, model: RegisteredModel, new_name: str
 ) -> RegisteredModel:
