@@ -209,7 +209,6 @@ class VersionListView(NativeAPIView):
         version = svc.model_version_create(
             actor=actor,
             model=model,
-            source=data["source"],
             description=data["description"],
             **resolved,
         )

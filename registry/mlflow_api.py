@@ -262,7 +262,6 @@ def version_create(request, fields: Fields, actor: Actor) -> dict:
     version = svc.model_version_create(
         actor=actor,
         model=model,
-        source=source,
         run_link=fields.str("run_link", default="") or "",
         description=fields.str("description", default="") or "",
         tags=_pairs(fields, "tags"),

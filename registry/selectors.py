@@ -226,9 +226,10 @@ def version_source_resolve(
     run_id: str | None = None,
     model_id: str | None = None,
 ) -> dict:
-    """Where a new version's files are, and its run and logged model: a `models:/<model_id>` of
-    a logged model, `models:/<name>/<version>` of a version, `runs:/<run_id>/path`, or any other
-    URI taken as is. Everything named must be in the project, or the caller learns nothing."""
+    """The source a new version records, where its files are, and its run and logged model: a
+    `models:/<model_id>` of a logged model, `models:/<name>/<version>` or `@<alias>` of a
+    version (recorded as `models:/<name>/<version>`), `runs:/<run_id>/path`, or any other URI
+    taken as is. Everything named must be in the project, or the caller learns nothing."""
     run = None
     logged_model = None
     storage = source
@@ -248,6 +249,8 @@ def version_source_resolve(
                 raise _bad_source(source, str(exc)) from None
             storage = parent.storage_location
             run, logged_model = parent.run, parent.logged_model
+            # Pinned to the number, as MLflow does: moving the alias later moves no copy.
+            source = f"models:/{parent.registered_model.name}/{parent.version}"
         else:
             model_id = rest
     elif match := _RUNS_URI.fullmatch(source):
@@ -274,7 +277,7 @@ def version_source_resolve(
             # MLflow 3 keeps a logged model's files under the model, not under the run's
             # artifacts, so `runs:/<run>/<name>` alone would load nothing.
             storage = logged_model.artifact_location
-    return {"storage_location": storage, "run": run, "logged_model": logged_model}
+    return {"source": source, "storage_location": storage, "run": run, "logged_model": logged_model}
 
 
 def _run_logged_model(run: Run, name: str) -> LoggedModel | None:

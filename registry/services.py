@@ -199,14 +199,14 @@ def model_version_create(
 
 @transaction.atomic
 def model_version_register(
-    *, actor: Actor, project: Project, name: str, source: str, **resolved
+    *, actor: Actor, project: Project, name: str, **resolved
 ) -> ModelVersion:
     """A new version under the name, creating the registered model if it is new; all or
     nothing (the pages' *Register* form)."""
     model = RegisteredModel.objects.filter(project=project, name=name).first()
     if model is None:
         model = registered_model_create(actor=actor, project=project, name=name)
-    return model_version_create(actor=actor, model=model, source=source, **resolved)
+    return model_version_create(actor=actor, model=model, **resolved)
 
 
 @transaction.atomic

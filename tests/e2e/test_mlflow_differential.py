@@ -833,6 +833,23 @@ def test_every_registry_endpoint_answers_as_mlflows_server(sides, alice, project
         "DELETE", "registered-models/alias", {"name": name, "alias": "never"}, label="unknown alias"
     )
 
+    # Versions of another model made from this one's versions, by number and by alias.
+    d.both("POST", "registered-models/create", {"name": "{tag}-copy"})
+    d.both("POST", "model-versions/create", {"name": "{tag}-copy", "source": f"models:/{name}/1"})
+    d.both(
+        "POST",
+        "model-versions/create",
+        {"name": "{tag}-copy", "source": f"models:/{name}@champion"},
+        label="by alias",
+    )
+    d.both(
+        "POST",
+        "model-versions/create",
+        {"name": "{tag}-copy", "source": f"models:/{name}@nope"},
+        label="unknown alias",
+    )
+    d.both("GET", "model-versions/get-download-uri", {"name": "{tag}-copy", "version": "2"})
+
     # Deprecated stages, as MLflow 3 still answers them.
     d.both(
         "POST",
@@ -959,6 +976,7 @@ def test_every_registry_endpoint_answers_as_mlflows_server(sides, alice, project
         "PATCH registered-models/update unknown",
         "POST model-versions/create no source",
         "POST model-versions/create runs URI without run_id",
+        "POST model-versions/create unknown alias",
         "POST model-versions/create unknown model",
         "POST model-versions/set-tag unknown version",
         "POST model-versions/transition-stage bad stage",

@@ -487,3 +487,19 @@ def test_the_logged_model_page_lists_a_version_made_from_its_run(client, alice, 
     page = client.get(f"/p/{project.slug}/models/{model_id}/").content.decode()
     assert "clf v1" in page
     assert f"/p/{project.slug}/registry/m/clf/#version-1" in page
+
+
+def test_a_version_made_from_an_alias_records_the_version_it_pointed_at(client, raw, registered):
+    ok(
+        call(
+            client,
+            "post",
+            "registered-models/alias",
+            raw,
+            {"name": "clf", "alias": "champion", "version": "1"},
+        )
+    )
+    body = {"name": "clf", "source": "models:/clf@champion"}
+    copy = ok(call(client, "post", "model-versions/create", raw, body))["model_version"]
+    assert copy["source"] == "models:/clf/1"
+    assert copy["run_id"] == registered["run_id"]
