@@ -22,7 +22,12 @@ class TokenCreateForm(forms.Form):
         help_text="What the token is for, e.g. “ray-tune cluster”.",
     )
     project = forms.ModelChoiceField(queryset=None, to_field_name="slug", empty_label=None)
-    scope = forms.ChoiceField(choices=TokenScope.choices, initial=TokenScope.WRITE)
+    scope = forms.ChoiceField(
+        choices=TokenScope.choices,
+        initial=TokenScope.WRITE,
+        help_text="Read: look only. Write: log runs and register models (editors). "
+        "Manage: also delete models and versions (managers).",
+    )
     expires_in_days = forms.IntegerField(
         required=False,
         min_value=1,

@@ -92,6 +92,15 @@ class Membership(models.Model):
 class TokenScope(models.TextChoices):
     READ = "read", "Read"
     WRITE = "write", "Write"
+    # Deletes in the registry need a manager; as GitLab's Maintainer project tokens.
+    MANAGE = "manage", "Manage"
+
+
+TOKEN_SCOPE_CAP = {
+    TokenScope.READ.value: Role.VIEWER,
+    TokenScope.WRITE.value: Role.EDITOR,
+    TokenScope.MANAGE.value: Role.MANAGER,
+}
 
 
 class ApiTokenQuerySet(models.QuerySet):
@@ -145,7 +154,7 @@ class ApiToken(models.Model):
     @property
     def max_role(self) -> Role:
         """The most a token of this scope may do, whatever its user's role."""
-        return Role.EDITOR if self.scope == TokenScope.WRITE else Role.VIEWER
+        return TOKEN_SCOPE_CAP.get(self.scope, Role.VIEWER)
 
 
 class AuditAction(models.TextChoices):

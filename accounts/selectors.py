@@ -25,8 +25,9 @@ def token_for_user(*, actor: Actor, token_id: int | str) -> ApiToken:
     """A token the actor may revoke: its user's own, or any of a project the actor manages.
 
     Through an API token the actor stays inside that token's project: a read token may revoke
-    only itself, a write token its user's tokens of the project; Http404 for what the actor
-    cannot see, PermissionDenied for what it can see but not revoke.
+    only itself, a write or manage token its user's tokens of the project (a manager's manage
+    token, any of it); Http404 for what the actor cannot see, PermissionDenied for what it can
+    see but not revoke.
     """
     try:
         pk = int(token_id)
@@ -40,7 +41,7 @@ def token_for_user(*, actor: Actor, token_id: int | str) -> ApiToken:
             return token
         if token.project_id != actor.token.project_id:
             raise Http404("No such token.")
-        if token.user_id == actor.user.pk and actor.token.scope != TokenScope.WRITE:
+        if token.user_id == actor.user.pk and actor.token.scope == TokenScope.READ:
             raise PermissionDenied("A read token can revoke only itself.")
     if token.user_id == actor.user.pk:
         return token

@@ -49,6 +49,8 @@ def token_create(
     if scope == TokenScope.WRITE and not role.covers(Role.EDITOR):
         # The token could never write anyway; saying so now beats a 403 in a training job.
         raise ValidationError("A write token needs the editor or manager role in the project.")
+    if scope == TokenScope.MANAGE and not role.covers(Role.MANAGER):
+        raise ValidationError("A manage token needs the manager role in the project.")
     for _attempt in range(3):
         raw = tokens.generate()
         try:

@@ -24,6 +24,7 @@ class VersionSerializer(serializers.ModelSerializer):
     )
     created_by = serializers.CharField(source="created_by.username", allow_null=True, default=None)
     aliases = serializers.SerializerMethodField()
+    tags = serializers.SerializerMethodField()
 
     class Meta:
         model = ModelVersion
@@ -36,6 +37,7 @@ class VersionSerializer(serializers.ModelSerializer):
             "status",
             "stage",
             "description",
+            "tags",
             "aliases",
             "created_by",
             "created_time",
@@ -44,6 +46,9 @@ class VersionSerializer(serializers.ModelSerializer):
 
     def get_aliases(self, obj) -> list[str]:
         return sorted(a.alias for a in obj.aliases.all())
+
+    def get_tags(self, obj) -> dict[str, str]:
+        return {t.key: t.value for t in obj.tags.all()}
 
 
 class RegisteredModelSerializer(serializers.ModelSerializer):
@@ -93,6 +98,15 @@ class VersionCreateSerializer(serializers.Serializer):
         help_text="`models:/<logged model id>`, `runs:/<run id>/<path>` or another URI.",
     )
     description = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class VersionUpdateSerializer(serializers.Serializer):
+    description = serializers.CharField(max_length=MAX_DESCRIPTION_LENGTH, allow_blank=True)
+
+
+class TagValueSerializer(serializers.Serializer):
+    # Length and characters are checked by the service, as for MLflow's set-tag.
+    value = serializers.CharField(allow_blank=True, trim_whitespace=False)
 
 
 class AliasSerializer(serializers.Serializer):
@@ -164,12 +178,12 @@ class RegisteredModelDetailView(NativeAPIView):
     def patch(self, request: Request, slug: str, name: str) -> Response:
         model = _model(request, slug, name, Role.EDITOR)
         data = _valid(ModelUpdateSerializer, request.data)
-        if "description" in data:
-            svc.registered_model_update(model=model, description=data["description"])
-        if "name" in data:
-            svc.registered_model_rename(
-                actor=Actor.from_request(request), model=model, new_name=data["name"]
-            )
+        svc.registered_model_change(
+            actor=Actor.from_request(request),
+            model=model,
+            name=data.get("name"),
+            description=data.get("description"),
+        )
         return Response(_out(model))
 
     @extend_schema(summary="Delete a registered model with its versions", responses={204: None})
@@ -195,7 +209,6 @@ class VersionListView(NativeAPIView):
         version = svc.model_version_create(
             actor=actor,
             model=model,
-            source=data["source"],
             description=data["description"],
             **resolved,
         )
@@ -203,15 +216,58 @@ class VersionListView(NativeAPIView):
         return Response(VersionSerializer(fresh).data, status=201)
 
 
+def _version(
+    request: Request, slug: str, name: str, version: int, need: Role = Role.VIEWER
+) -> ModelVersion:
+    actor = Actor.from_request(request)
+    project = project_for(actor=actor, slug=slug)
+    return selectors.model_version_for(
+        actor=actor, project=project, name=name, version=version, need=need
+    )
+
+
+def _version_out(version: ModelVersion) -> dict:
+    fresh = selectors.with_version_details(ModelVersion.objects.filter(pk=version.pk)).get()
+    return VersionSerializer(fresh).data
+
+
 class VersionDetailView(NativeAPIView):
+    @extend_schema(summary="Retrieve a version", responses=VersionSerializer)
+    def get(self, request: Request, slug: str, name: str, version: int) -> Response:
+        return Response(VersionSerializer(_version(request, slug, name, version)).data)
+
+    @extend_schema(
+        summary="Change a version's description",
+        request=VersionUpdateSerializer,
+        responses=VersionSerializer,
+    )
+    def patch(self, request: Request, slug: str, name: str, version: int) -> Response:
+        found = _version(request, slug, name, version, Role.EDITOR)
+        data = _valid(VersionUpdateSerializer, request.data)
+        svc.model_version_update(version=found, description=data["description"])
+        return Response(_version_out(found))
+
     @extend_schema(summary="Delete a version", responses={204: None})
     def delete(self, request: Request, slug: str, name: str, version: int) -> Response:
-        actor = Actor.from_request(request)
-        model = _model(request, slug, name)
-        found = selectors.model_version_for(
-            actor=actor, project=model.project, name=name, version=version, need=Role.MANAGER
-        )
-        svc.model_version_delete(actor=actor, version=found)
+        found = _version(request, slug, name, version, Role.MANAGER)
+        svc.model_version_delete(actor=Actor.from_request(request), version=found)
+        return Response(status=204)
+
+
+class VersionTagView(NativeAPIView):
+    @extend_schema(
+        summary="Set a tag on a version", request=TagValueSerializer, responses=VersionSerializer
+    )
+    def put(self, request: Request, slug: str, name: str, version: int, key: str) -> Response:
+        found = _version(request, slug, name, version, Role.EDITOR)
+        data = _valid(TagValueSerializer, request.data)
+        svc.model_version_set_tag(version=found, key=key, value=data["value"])
+        return Response(_version_out(found))
+
+    @extend_schema(summary="Remove a tag from a version", responses={204: None})
+    def delete(self, request: Request, slug: str, name: str, version: int, key: str) -> Response:
+        found = _version(request, slug, name, version, Role.EDITOR)
+        svc.model_version_delete_tag(version=found, key=key)
         return Response(status=204)
 
 

@@ -14,5 +14,10 @@ urlpatterns = [
         api.VersionDetailView.as_view(),
         name="api-model-version",
     ),
+    path(
+        model + "versions/<int:version>/tags/<path:key>/",
+        api.VersionTagView.as_view(),
+        name="api-model-version-tag",
+    ),
     path(model + "aliases/<str:alias>/", api.AliasView.as_view(), name="api-model-alias"),
 ]

@@ -3,6 +3,8 @@ as MLflow's server does. MLflow's calls name models only, so the project is the 
 
 from __future__ import annotations
 
+import re
+
 from django.urls import path
 
 from accounts.access import Actor, require_role
@@ -20,29 +22,31 @@ def _tags_out(tags) -> list[dict]:
     return [{"key": t.key, "value": t.value} for t in tags]
 
 
-def version_out(version: ModelVersion, name: str | None = None) -> dict:
+def version_out(
+    version: ModelVersion, name: str | None = None, *, with_aliases: bool = True
+) -> dict:
+    """A version as MLflow's server writes it: description and run_link always (empty strings
+    included), aliases only where it reads one version (not in searches or latest versions)."""
     out: dict = {
         "name": name or version.registered_model.name,
         "version": str(version.version),
         "creation_timestamp": version.created_time,
         "last_updated_timestamp": version.updated_time,
         "current_stage": version.stage,
+        "description": version.description,
         "source": version.source,
         "status": version.status,
+        "run_link": version.run_link,
     }
-    if version.description:
-        out["description"] = version.description
     if version.created_by is not None:
         out["user_id"] = version.created_by.get_username()
     if version.run is not None:
         out["run_id"] = version.run.run_id
-    if version.run_link:
-        out["run_link"] = version.run_link
     if version.status_message:
         out["status_message"] = version.status_message
     if tags := _tags_out(version.tags.all()):
         out["tags"] = tags
-    if aliases := sorted(a.alias for a in version.aliases.all()):
+    if with_aliases and (aliases := sorted(a.alias for a in version.aliases.all())):
         out["aliases"] = aliases
     return out
 
@@ -56,7 +60,7 @@ def model_out(model: RegisteredModel) -> dict:
     if model.description:
         out["description"] = model.description
     if latest := selectors.latest_versions(model):
-        out["latest_versions"] = [version_out(v, model.name) for v in latest]
+        out["latest_versions"] = [version_out(v, model.name, with_aliases=False) for v in latest]
     if tags := _tags_out(model.tags.all()):
         out["tags"] = tags
     aliases = [
@@ -176,7 +180,9 @@ def model_search(request, fields: Fields, actor: Actor) -> dict:
 def model_latest_versions(request, fields: Fields, actor: Actor) -> dict:
     model = _model(fields, actor)
     latest = selectors.latest_versions(model, fields.str_list("stages"))
-    return {"model_versions": [version_out(v, model.name) for v in latest]} if latest else {}
+    if not latest:
+        return {}
+    return {"model_versions": [version_out(v, model.name) for v in latest]}
 
 
 def model_set_tag(request, fields: Fields, actor: Actor) -> dict:
@@ -221,20 +227,41 @@ def alias_get(request, fields: Fields, actor: Actor) -> dict:
 # --- model versions ----------------------------------------------------------------------------
 
 
+_RUNS_SOURCE = re.compile(r"runs:/(?P<run_id>[^/]+)(?:/.*)?")
+_LOGGED_MODEL_SOURCE = re.compile(r"models:/(?P<model_id>[^/@]+)/?")
+
+
+def _check_lineage(source: str, run_id: str | None, model_id: str | None) -> None:
+    """MLflow 3's server: a `runs:/` source needs `run_id` naming its run, a `models:/<model_id>`
+    source `model_id` naming its model (the client always sends them), or it is refused."""
+    runs = _RUNS_SOURCE.fullmatch(source)
+    logged = _LOGGED_MODEL_SOURCE.fullmatch(source)
+    if model_id:
+        bad = runs is not None or (logged is not None and logged["model_id"] != model_id)
+        field = "model_id"
+    else:
+        bad = logged is not None or (runs is not None and runs["run_id"] != run_id)
+        field = "model_id" if logged is not None else "run_id"
+    if bad:
+        raise InvalidInput(
+            f"Invalid model version source: '{source}'. The {field} request parameter must "
+            "identify the resource that contains the source.",
+            field=field,
+        )
+
+
 def version_create(request, fields: Fields, actor: Actor) -> dict:
     model = _model(fields, actor, Role.EDITOR)
     source = fields.str("source", required=True)
+    run_id = fields.str("run_id") or None
+    model_id = fields.str("model_id") or None
+    _check_lineage(source, run_id, model_id)
     resolved = selectors.version_source_resolve(
-        actor=actor,
-        project=model.project,
-        source=source,
-        run_id=fields.str("run_id") or None,
-        model_id=fields.str("model_id") or None,
+        actor=actor, project=model.project, source=source, run_id=run_id, model_id=model_id
     )
     version = svc.model_version_create(
         actor=actor,
         model=model,
-        source=source,
         run_link=fields.str("run_link", default="") or "",
         description=fields.str("description", default="") or "",
         tags=_pairs(fields, "tags"),
@@ -275,7 +302,9 @@ def version_search(request, fields: Fields, actor: Actor) -> dict:
     versions, token = selectors.model_version_search(
         actor=actor, project=project, **_search_args(fields)
     )
-    body: dict = {"model_versions": [version_out(v) for v in versions]} if versions else {}
+    body: dict = {}
+    if versions:
+        body["model_versions"] = [version_out(v, with_aliases=False) for v in versions]
     if token:
         body["next_page_token"] = token
     return body

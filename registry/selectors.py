@@ -8,7 +8,7 @@ import base64
 import json
 import re
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import F, Max, Prefetch, Q, QuerySet
 
 from accounts.access import Actor, require_role
 from accounts.models import AuditAction, AuditEvent, Project, Role
@@ -20,7 +20,7 @@ from registry.search import (
     order_registered_models,
 )
 from tracking.errors import InvalidInput, NotFound
-from tracking.models import Lifecycle, LoggedModel, Run
+from tracking.models import Lifecycle, LoggedModel, Run, RunModelLink
 from tracking.validation import (
     REGISTRY_DEFAULT_MAX_RESULTS,
     REGISTRY_MAX_RESULTS,
@@ -226,12 +226,14 @@ def version_source_resolve(
     run_id: str | None = None,
     model_id: str | None = None,
 ) -> dict:
-    """Where a new version's files are, and its run and logged model: a `models:/<model_id>` of
-    a logged model, `models:/<name>/<version>` of a version, `runs:/<run_id>/path`, or any other
-    URI taken as is. Everything named must be in the project, or the caller learns nothing."""
+    """The source a new version records, where its files are, and its run and logged model: a
+    `models:/<model_id>` of a logged model, `models:/<name>/<version>` or `@<alias>` of a
+    version (recorded as `models:/<name>/<version>`), `runs:/<run_id>/path`, or any other URI
+    taken as is. Everything named must be in the project, or the caller learns nothing."""
     run = None
     logged_model = None
     storage = source
+    model_path = ""
     if match := _MODELS_URI.fullmatch(source):
         rest = match["rest"].strip("/")
         if "/" in rest or "@" in rest:
@@ -247,10 +249,13 @@ def version_source_resolve(
                 raise _bad_source(source, str(exc)) from None
             storage = parent.storage_location
             run, logged_model = parent.run, parent.logged_model
+            # Pinned to the number, as MLflow does: moving the alias later moves no copy.
+            source = f"models:/{parent.registered_model.name}/{parent.version}"
         else:
             model_id = rest
     elif match := _RUNS_URI.fullmatch(source):
         run_id = run_id or match["run_id"]
+        model_path = (match["path"] or "").strip("/")
     if model_id:
         logged_model = (
             LoggedModel.objects.select_related("source_run", "experiment")
@@ -266,4 +271,26 @@ def version_source_resolve(
         run = Run.objects.filter(run_id=run_id, experiment__project=project).first()
         if run is None:
             raise InvalidInput(f"Run with id={run_id} not found", field="run_id")
-    return {"storage_location": storage, "run": run, "logged_model": logged_model}
+    if logged_model is None and run is not None and model_path:
+        logged_model = _run_logged_model(run, model_path)
+        if logged_model is not None:
+            # MLflow 3 keeps a logged model's files under the model, not under the run's
+            # artifacts, so `runs:/<run>/<name>` alone would load nothing.
+            storage = logged_model.artifact_location
+    return {"source": source, "storage_location": storage, "run": run, "logged_model": logged_model}
+
+
+def _run_logged_model(run: Run, name: str) -> LoggedModel | None:
+    """The run's logged model called `name`, as MLflow 3's register_model picks one for a
+    `runs:/<run_id>/<name>` URI: the one the run output at the largest step, else the newest."""
+    return (
+        LoggedModel.objects.filter(source_run=run, name=name, lifecycle=Lifecycle.ACTIVE)
+        .annotate(
+            output_step=Max(
+                "run_links__step",
+                filter=Q(run_links__run=run, run_links__direction=RunModelLink.Direction.OUTPUT),
+            )
+        )
+        .order_by(F("output_step").desc(nulls_last=True), "-created_time", "model_id")
+        .first()
+    )

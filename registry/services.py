@@ -80,6 +80,23 @@ def registered_model_update(*, model: RegisteredModel, description: str) -> Regi
 
 
 @transaction.atomic
+def registered_model_change(
+    *,
+    actor: Actor,
+    model: RegisteredModel,
+    name: str | None = None,
+    description: str | None = None,
+) -> RegisteredModel:
+    """A new description and/or name, both or neither: a refused name keeps the old
+    description."""
+    if description is not None:
+        registered_model_update(model=model, description=description)
+    if name is not None:
+        registered_model_rename(actor=actor, model=model, new_name=name)
+    return model
+
+
+@transaction.atomic
 def registered_model_rename(
     *, actor: Actor, model: RegisteredModel, new_name: str
 ) -> RegisteredModel:
@@ -182,14 +199,14 @@ def model_version_create(
 
 @transaction.atomic
 def model_version_register(
-    *, actor: Actor, project: Project, name: str, source: str, **resolved
+    *, actor: Actor, project: Project, name: str, **resolved
 ) -> ModelVersion:
     """A new version under the name, creating the registered model if it is new; all or
     nothing (the pages' *Register* form)."""
     model = RegisteredModel.objects.filter(project=project, name=name).first()
     if model is None:
         model = registered_model_create(actor=actor, project=project, name=name)
-    return model_version_create(actor=actor, model=model, source=source, **resolved)
+    return model_version_create(actor=actor, model=model, **resolved)
 
 
 @transaction.atomic

@@ -109,9 +109,7 @@ def register(request, slug: str):
         resolved = selectors.version_source_resolve(
             actor=actor, project=project, source=f"models:/{model_id}", model_id=model_id
         )
-        version = svc.model_version_register(
-            actor=actor, project=project, name=name, source=f"models:/{model_id}", **resolved
-        )
+        version = svc.model_version_register(actor=actor, project=project, name=name, **resolved)
     except TrackingError as exc:
         messages.error(request, exc.message)
         return redirect(reverse("registered_models", kwargs={"slug": slug}))

@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from accounts.models import TokenScope
 from accounts.selectors import may_see_email
 
 
@@ -81,5 +82,9 @@ class ApiTokenCreatedSerializer(ApiTokenSerializer):
 class ApiTokenCreateSerializer(serializers.Serializer):
     project = serializers.CharField(help_text="Slug of the project the token reaches.")
     name = serializers.CharField(max_length=100)
-    scope = serializers.ChoiceField(choices=["read", "write"], default="write")
+    scope = serializers.ChoiceField(
+        choices=TokenScope.values,
+        default=TokenScope.WRITE.value,
+        help_text="read: viewer; write: up to editor; manage: up to manager (deletes).",
+    )
     expires_at = serializers.DateTimeField(required=False, allow_null=True)

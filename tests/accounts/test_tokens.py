@@ -3,14 +3,19 @@
 import logging
 import re
 from datetime import timedelta
+from io import StringIO
 
 import pytest
 from django.apps import apps
 from django.core import serializers
 from django.core.exceptions import ValidationError
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts import tokens
+from accounts.access import Actor, role_in
 from accounts.models import ApiToken, AuditAction, AuditEvent, Role, TokenScope
 from accounts.services import token_create, token_revoke
 from tests.conftest import bearer
@@ -291,3 +296,118 @@ def test_revoking_from_the_project_tokens_page_comes_back_to_it(client, alice, b
     assert 'name="next" value="/accounts/projects/alpha/tokens/"' in body
     own = client.get("/accounts/tokens/").content.decode()
     assert 'name="next"' not in own
+
+
+# --- the manage scope: a token that may delete, for managers only -------------------------------
+
+
+@pytest.fixture
+def bob_the_editor(bob, project):
+    project.memberships.filter(user=bob).update(role=Role.EDITOR)
+    return bob
+
+
+def test_a_manager_may_create_a_manage_token_and_it_acts_as_manager(alice, project):
+    token, _raw = token_create(user=alice, project=project, name="ops", scope=TokenScope.MANAGE)
+    assert token.max_role == Role.MANAGER
+    assert role_in(actor=Actor(user=alice, token=token), project=project) == Role.MANAGER
+
+
+@pytest.mark.parametrize("role", [Role.VIEWER, Role.EDITOR])
+def test_only_a_manager_may_create_a_manage_token(bob, project, role):
+    project.memberships.filter(user=bob).update(role=role)
+    with pytest.raises(ValidationError, match="manage token needs the manager role"):
+        token_create(user=bob, project=project, name="ops", scope=TokenScope.MANAGE)
+    assert not ApiToken.objects.exists()
+
+
+def test_a_manage_token_never_lifts_its_user_above_their_role(bob_the_editor, project):
+    # Made while bob managed the project, kept after he was demoted to editor.
+    token, _raw = make_token(user=bob_the_editor, project=project, scope=TokenScope.MANAGE)
+    assert role_in(actor=Actor(user=bob_the_editor, token=token), project=project) == Role.EDITOR
+
+
+def test_the_token_page_offers_the_manage_scope_and_creates_it_for_a_manager(
+    client, alice, project
+):
+    client.force_login(alice)
+    page = client.get("/accounts/tokens/").content.decode()
+    assert '<option value="manage">Manage</option>' in page
+    response = client.post(
+        "/accounts/tokens/", {"name": "ops", "project": "alpha", "scope": "manage"}
+    )
+    assert response.status_code == 200
+    assert ApiToken.objects.get().scope == TokenScope.MANAGE
+    assert "manage access" in response.content.decode()
+
+
+def test_an_editor_is_told_a_manage_token_needs_a_manager(client, bob_the_editor, project):
+    client.force_login(bob_the_editor)
+    response = client.post(
+        "/accounts/tokens/", {"name": "x", "project": "alpha", "scope": "manage"}
+    )
+    assert response.status_code == 200
+    assert "manage token needs the manager role" in response.content.decode()
+    assert not ApiToken.objects.exists()
+
+
+def test_the_native_api_creates_a_manage_token_for_a_manager_only(
+    api_client, alice, bob_the_editor, project
+):
+    api_client.force_login(bob_the_editor)
+    refused = api_client.post(
+        "/api/v1/tokens/", {"project": "alpha", "name": "x", "scope": "manage"}, format="json"
+    )
+    assert refused.status_code == 400
+    assert "manage token needs the manager role" in refused.json()["error"]["message"]
+    assert not ApiToken.objects.exists()
+
+    api_client.force_login(alice)
+    created = api_client.post(
+        "/api/v1/tokens/", {"project": "alpha", "name": "x", "scope": "manage"}, format="json"
+    )
+    assert created.status_code == 201, created.content
+    assert created.json()["scope"] == "manage"
+
+
+def test_the_command_creates_a_manage_token_for_a_manager_only(alice, bob_the_editor, project):
+    out = StringIO()
+    call_command(
+        "create_api_token",
+        "alice",
+        "--project",
+        "alpha",
+        "--scope",
+        "manage",
+        stdout=out,
+        stderr=StringIO(),
+    )
+    assert ApiToken.objects.get().scope == TokenScope.MANAGE
+    with pytest.raises(CommandError, match="manage token needs the manager role"):
+        call_command(
+            "create_api_token",
+            "bob",
+            "--project",
+            "alpha",
+            "--scope",
+            "manage",
+            stdout=StringIO(),
+            stderr=StringIO(),
+        )
+    assert ApiToken.objects.count() == 1
+
+
+def test_a_managers_manage_token_revokes_a_members_token_of_its_project(
+    api_client, alice, project, bob_token
+):
+    _, raw = make_token(user=alice, project=project, scope=TokenScope.MANAGE)
+    token, _ = bob_token
+    response = api_client.delete(f"/api/v1/tokens/{token.pk}/", **bearer(raw))
+    assert response.status_code == 204
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+
+
+def test_the_database_refuses_an_unknown_scope(alice, project):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        make_token(user=alice, project=project, scope="admin")

@@ -24,7 +24,9 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
+from accounts.models import TokenScope
 from tests.e2e.conftest import free_port
+from tests.factories import make_token
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -49,10 +51,14 @@ BY_DESIGN = {
     "end_time",
     "creation_timestamp_ms",
     "last_updated_timestamp_ms",
+    "creation_timestamp",
+    "last_updated_timestamp",
     # Paging tokens are opaque and each server's own encoding.
     "next_page_token",
 }
 ID_FIELDS = {"run_id", "run_uuid", "experiment_id", "model_id", "source_run_id"}
+# Fields whose text holds ids (`models:/<model_id>`, `runs:/<run_id>/clf`); error messages too.
+ID_HOLDERS = {"source"}
 # Fields only MLflow's server writes: every experiment is in its "default" workspace; this server
 # has none (server-info says workspaces_enabled: false, as MLflow's does).
 ONLY_MLFLOW = {"workspace"}
@@ -99,13 +105,18 @@ class Side:
 def _normalise(value, aliases: dict[str, str], key: str | None = None):
     if isinstance(value, dict):
         out = {}
+        # MLflow's server records no user on a model version (its user_id stays empty); this
+        # one records the token's user, whom the model page shows as who registered it.
+        is_version = "current_stage" in value
         for k, v in value.items():
-            if k in ONLY_MLFLOW:
+            if k in ONLY_MLFLOW or (is_version and k == "user_id"):
                 continue
             if k in BY_DESIGN:
                 out[k] = "<by design>"
             elif k in ID_FIELDS and isinstance(v, str) and v in aliases:
                 out[k] = aliases[v]
+            elif k in ID_HOLDERS and isinstance(v, str):
+                out[k] = _replace_ids(v, aliases)
             else:
                 out[k] = _normalise(v, aliases, k)
         return out
@@ -120,6 +131,13 @@ def _normalise(value, aliases: dict[str, str], key: str | None = None):
             items.sort(key=lambda item: json.dumps(item, sort_keys=True))
         return items
     return value
+
+
+def _replace_ids(text: str, aliases: dict[str, str]) -> str:
+    for value, alias in aliases.items():
+        if len(value) > 8:  # ids, not "0"
+            text = text.replace(value, alias)
+    return text
 
 
 def _is_latest(items: list) -> bool:
@@ -264,13 +282,27 @@ class Differ:
                 )
         return their_body, our_body
 
+    def differ_by_design(self, method, endpoint, payload, *, statuses, label):
+        """A call whose answers differ on purpose (the reason is at the call): only checks that
+        each side still answers with the status written down."""
+        got = tuple(
+            side.call(method, endpoint, self._payload(side, payload))[0]
+            for side in (self.theirs, self.ours)
+        )
+        if got != statuses:
+            self.differences.append(
+                f"{method} {endpoint} {label}: statuses {got}, by design {statuses}"
+            )
+
     def _compare_error(self, what, theirs, ours, message):
         if theirs.get("error_code") != ours.get("error_code"):
             self.differences.append(
                 f"{what}: error_code {theirs.get('error_code')} (mlflow) != "
                 f"{ours.get('error_code')} (ours)\n  mlflow: {theirs}\n  ours:   {ours}"
             )
-        elif message and theirs.get("message") != ours.get("message"):
+        elif message and _replace_ids(
+            theirs.get("message", ""), self.theirs.aliases
+        ) != _replace_ids(ours.get("message", ""), self.ours.aliases):
             self.differences.append(
                 f"{what}: message differs\n  mlflow: {theirs.get('message')!r}\n"
                 f"  ours:   {ours.get('message')!r}"
@@ -601,3 +633,363 @@ def test_the_client_sees_the_same_runs_on_both(sides, monkeypatch):
         finally:
             os.environ.pop("MLFLOW_TRACKING_TOKEN", None)
     assert results[0] == results[1]
+
+
+def test_every_registry_endpoint_answers_as_mlflows_server(sides, alice, project):
+    theirs, ours = sides
+    # Deletes need a manager: alice's manage token (MLflow's server has no roles).
+    _, raw = make_token(user=alice, project=project, scope=TokenScope.MANAGE)
+    ours.headers["Authorization"] = f"Bearer {raw}"
+    d = Differ(theirs, ours, tag=f"r{time.time_ns()}")
+    exp = "<experiment_id 0>"
+    run = "<run_id 0>"
+    model = "<model_id 0>"
+    name = "{tag}-clf"
+
+    # A run with a logged model named "clf" on each side, the sources of the versions below.
+    d.both("POST", "experiments/create", {"name": "{tag}-reg"}, ids=["experiment_id"])
+    d.both(
+        "POST",
+        "runs/create",
+        {"experiment_id": exp, "run_name": "train", "start_time": 1_700_000_000_000},
+        ids=["run.info.run_id"],
+    )
+    d.both(
+        "POST",
+        "logged-models",
+        {"experiment_id": exp, "name": "clf", "source_run_id": run},
+        ids=["model.info.model_id"],
+    )
+    d.both("PATCH", f"logged-models/{model}", {"model_id": model, "status": "LOGGED_MODEL_READY"})
+
+    # Registered models.
+    d.both(
+        "POST",
+        "registered-models/create",
+        {"name": name, "description": "first", "tags": [{"key": "team", "value": "fraud"}]},
+    )
+    d.both("POST", "registered-models/create", {"name": "{tag}-other"})
+    d.both("POST", "registered-models/create", {"name": name}, message=True, label="duplicate")
+    d.both("POST", "registered-models/create", {}, label="no name")
+    d.both("POST", "registered-models/create", {"name": ""}, label="empty name")
+    d.both("GET", "registered-models/get", {"name": name})
+    d.both("GET", "registered-models/get", {"name": "{tag}-nope"}, message=True, label="unknown")
+    d.both("PATCH", "registered-models/update", {"name": name, "description": "second"})
+    d.both("PATCH", "registered-models/update", {"name": "{tag}-nope"}, label="unknown")
+    d.both("POST", "registered-models/set-tag", {"name": name, "key": "stage", "value": "x"})
+    d.both(
+        "POST",
+        "registered-models/set-tag",
+        {"name": name, "key": "", "value": "x"},
+        label="empty key",
+    )
+    d.both("DELETE", "registered-models/delete-tag", {"name": name, "key": "stage"})
+    d.both(
+        "DELETE",
+        "registered-models/delete-tag",
+        {"name": name, "key": "never"},
+        label="unknown key",
+    )
+    d.both("POST", "registered-models/rename", {"name": "{tag}-other", "new_name": "{tag}-renamed"})
+    d.both(
+        "POST",
+        "registered-models/rename",
+        {"name": "{tag}-renamed", "new_name": name},
+        label="taken",
+    )
+    d.both(
+        "POST",
+        "registered-models/rename",
+        {"name": "{tag}-nope", "new_name": "{tag}-x"},
+        label="unknown",
+    )
+    d.both("POST", "registered-models/rename", {"name": "{tag}-renamed"}, label="no new name")
+
+    # Model versions: from a logged model (as register_model sends it), from a runs:/ URI.
+    d.both(
+        "POST",
+        "model-versions/create",
+        {"name": name, "source": f"models:/{model}", "run_id": run, "model_id": model},
+    )
+    d.both(
+        "POST",
+        "model-versions/create",
+        {
+            "name": name,
+            "source": f"runs:/{run}/clf",
+            "run_id": run,
+            "description": "from the run",
+            "tags": [{"key": "k", "value": "v"}],
+        },
+    )
+    d.both(
+        "POST",
+        "model-versions/create",
+        {"name": "{tag}-nope", "source": f"runs:/{run}/clf", "run_id": run},
+        label="unknown model",
+    )
+    d.both("POST", "model-versions/create", {"name": name}, label="no source")
+    d.both(
+        "POST",
+        "model-versions/create",
+        {"name": name, "source": f"runs:/{run}/clf"},
+        message=True,
+        label="runs URI without run_id",
+    )
+    # MLflow's server fails with a 500 INTERNAL_ERROR when the logged model does not exist;
+    # this one answers INVALID_PARAMETER_VALUE (400) with the same message.
+    missing = "m-00000000000000000000000000000000"
+    d.differ_by_design(
+        "POST",
+        "model-versions/create",
+        {"name": name, "source": f"models:/{missing}", "model_id": missing},
+        statuses=(500, 400),
+        label="unknown logged model",
+    )
+    d.both("GET", "model-versions/get", {"name": name, "version": "2"})
+    d.both(
+        "GET",
+        "model-versions/get",
+        {"name": name, "version": "9"},
+        message=True,
+        label="unknown version",
+    )
+    d.both("GET", "model-versions/get", {"name": name, "version": "one"}, label="not a number")
+    d.both(
+        "GET", "model-versions/get", {"name": "{tag}-nope", "version": "1"}, label="unknown model"
+    )
+    d.both("PATCH", "model-versions/update", {"name": name, "version": "1", "description": "best"})
+    d.both(
+        "PATCH",
+        "model-versions/update",
+        {"name": name, "version": "9", "description": "x"},
+        label="unknown version",
+    )
+    d.both(
+        "POST",
+        "model-versions/set-tag",
+        {"name": name, "version": "1", "key": "validated", "value": "yes"},
+    )
+    d.both(
+        "POST",
+        "model-versions/set-tag",
+        {"name": name, "version": "9", "key": "a", "value": "b"},
+        label="unknown version",
+    )
+    d.both("DELETE", "model-versions/delete-tag", {"name": name, "version": "2", "key": "k"})
+    d.both("GET", "model-versions/get-download-uri", {"name": name, "version": "2"})
+    d.both(
+        "GET",
+        "model-versions/get-download-uri",
+        {"name": name, "version": "9"},
+        label="unknown version",
+    )
+
+    # Aliases.
+    d.both("POST", "registered-models/alias", {"name": name, "alias": "champion", "version": "1"})
+    d.both(
+        "POST",
+        "registered-models/alias",
+        {"name": name, "alias": "champion", "version": "2"},
+        label="moved",
+    )
+    d.both(
+        "POST",
+        "registered-models/alias",
+        {"name": name, "alias": "shadow", "version": "1"},
+        label="second",
+    )
+    d.both(
+        "POST",
+        "registered-models/alias",
+        {"name": name, "alias": "v3", "version": "1"},
+        message=True,
+        label="looks like a version",
+    )
+    d.both(
+        "POST",
+        "registered-models/alias",
+        {"name": name, "alias": "latest", "version": "1"},
+        message=True,
+        label="latest",
+    )
+    d.both(
+        "POST",
+        "registered-models/alias",
+        {"name": name, "alias": "x", "version": "9"},
+        label="unknown version",
+    )
+    d.both("GET", "registered-models/alias", {"name": name, "alias": "champion"})
+    d.both(
+        "GET",
+        "registered-models/alias",
+        {"name": name, "alias": "nope"},
+        message=True,
+        label="unknown alias",
+    )
+    d.both("GET", "registered-models/get", {"name": name}, label="with aliases")
+    d.both("DELETE", "registered-models/alias", {"name": name, "alias": "shadow"})
+    d.both(
+        "DELETE", "registered-models/alias", {"name": name, "alias": "never"}, label="unknown alias"
+    )
+
+    # Versions of another model made from this one's versions, by number and by alias.
+    d.both("POST", "registered-models/create", {"name": "{tag}-copy"})
+    d.both("POST", "model-versions/create", {"name": "{tag}-copy", "source": f"models:/{name}/1"})
+    d.both(
+        "POST",
+        "model-versions/create",
+        {"name": "{tag}-copy", "source": f"models:/{name}@champion"},
+        label="by alias",
+    )
+    d.both(
+        "POST",
+        "model-versions/create",
+        {"name": "{tag}-copy", "source": f"models:/{name}@nope"},
+        label="unknown alias",
+    )
+    d.both("GET", "model-versions/get-download-uri", {"name": "{tag}-copy", "version": "2"})
+
+    # Deprecated stages, as MLflow 3 still answers them.
+    d.both(
+        "POST",
+        "model-versions/transition-stage",
+        {"name": name, "version": "1", "stage": "Staging", "archive_existing_versions": False},
+    )
+    d.both(
+        "POST",
+        "model-versions/transition-stage",
+        {"name": name, "version": "2", "stage": "Staging", "archive_existing_versions": True},
+        label="archive",
+    )
+    d.both(
+        "POST",
+        "model-versions/transition-stage",
+        {"name": name, "version": "1", "stage": "Nowhere", "archive_existing_versions": False},
+        label="bad stage",
+    )
+    d.both("POST", "registered-models/get-latest-versions", {"name": name})
+    d.both(
+        "POST",
+        "registered-models/get-latest-versions",
+        {"name": name, "stages": ["Staging"]},
+        label="staging",
+    )
+    d.both(
+        "GET",
+        "registered-models/get-latest-versions",
+        {"name": name, "stages": "Archived"},
+        label="GET",
+    )
+    d.both("POST", "registered-models/get-latest-versions", {"name": "{tag}-nope"}, label="unknown")
+
+    # Searches: the filter grammar, order, paging, bad filters.
+    d.both("GET", "registered-models/search", {"filter": "name LIKE '{tag}-%'", "max_results": 100})
+    d.both(
+        "GET",
+        "registered-models/search",
+        {"filter": "name LIKE '{tag}-%'", "order_by": ["name DESC"], "max_results": 1},
+        label="ordered, one page",
+    )
+    d.both(
+        "GET",
+        "registered-models/search",
+        {"filter": "name ILIKE '{TAG}-CL%'".replace("{TAG}", "{tag}"), "max_results": 10},
+        label="ilike",
+    )
+    d.both(
+        "GET",
+        "registered-models/search",
+        {"filter": "name = '{tag}-clf' AND tags.team = 'fraud'"},
+        label="tags",
+    )
+    d.both("GET", "registered-models/search", {"filter": "name ~ 'x'"}, label="bad filter")
+    d.both(
+        "GET",
+        "registered-models/search",
+        {"filter": "name LIKE '{tag}-%'", "order_by": ["nope DESC"]},
+        label="bad order",
+    )
+    d.both("GET", "model-versions/search", {"filter": "name = '{tag}-clf'"})
+    d.both(
+        "GET",
+        "model-versions/search",
+        {
+            "filter": f"name = '{{tag}}-clf' AND run_id = '{run}'",
+            "order_by": ["version_number ASC"],
+        },
+        label="by run",
+    )
+    d.both(
+        "GET",
+        "model-versions/search",
+        {"filter": "name = '{tag}-clf' AND tags.validated = 'yes'"},
+        label="tags",
+    )
+    d.both(
+        "GET",
+        "model-versions/search",
+        {"filter": "name = '{tag}-clf' AND version_number > 1"},
+        label="version number",
+    )
+    d.both(
+        "GET",
+        "model-versions/search",
+        {"filter": "name = '{tag}-clf'", "max_results": 1},
+        label="one page",
+    )
+    d.both("GET", "model-versions/search", {"filter": "nope = 'x'"}, label="bad filter")
+
+    # Bad names, and deletes. MLflow's server takes a name with a control character; this one
+    # refuses it (400), as names are shown on pages and in URLs.
+    d.differ_by_design(
+        "POST",
+        "registered-models/create",
+        {"name": "{tag}-bad\u0007"},
+        statuses=(200, 400),
+        label="control character",
+    )
+    d.both("POST", "registered-models/create", {"name": "{tag}/slash"}, label="slash")
+    d.both("DELETE", "model-versions/delete", {"name": name, "version": "2"})
+    d.both("DELETE", "model-versions/delete", {"name": name, "version": "2"}, label="again")
+    d.both("GET", "registered-models/get", {"name": name}, label="after deleting a version")
+    d.both("DELETE", "registered-models/delete", {"name": "{tag}-renamed"})
+    d.both("DELETE", "registered-models/delete", {"name": "{tag}-renamed"}, label="again")
+    d.both("DELETE", "registered-models/delete", {"name": name})
+    d.both("GET", "model-versions/search", {"filter": "name = '{tag}-clf'"}, label="after delete")
+
+    assert not d.differences, "\n\n".join(d.differences)
+    failed = sorted(what for what, status in d.statuses.items() if status != 200)
+    assert failed == [
+        "DELETE model-versions/delete again",
+        "DELETE registered-models/delete again",
+        "GET model-versions/get not a number",
+        "GET model-versions/get unknown model",
+        "GET model-versions/get unknown version",
+        "GET model-versions/get-download-uri unknown version",
+        "GET model-versions/search bad filter",
+        "GET registered-models/alias unknown alias",
+        "GET registered-models/get unknown",
+        "GET registered-models/search bad filter",
+        "GET registered-models/search bad order",
+        "PATCH model-versions/update unknown version",
+        "PATCH registered-models/update unknown",
+        "POST model-versions/create no source",
+        "POST model-versions/create runs URI without run_id",
+        "POST model-versions/create unknown alias",
+        "POST model-versions/create unknown model",
+        "POST model-versions/set-tag unknown version",
+        "POST model-versions/transition-stage bad stage",
+        "POST registered-models/alias latest",
+        "POST registered-models/alias looks like a version",
+        "POST registered-models/alias unknown version",
+        "POST registered-models/create duplicate",
+        "POST registered-models/create empty name",
+        "POST registered-models/create no name",
+        "POST registered-models/create slash",
+        "POST registered-models/get-latest-versions unknown",
+        "POST registered-models/rename no new name",
+        "POST registered-models/rename taken",
+        "POST registered-models/rename unknown",
+        "POST registered-models/set-tag empty key",
+    ], failed

@@ -8,8 +8,8 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from accounts.models import TokenScope
-from registry.models import ModelVersion
+from accounts.models import Role, TokenScope
+from registry.models import ModelVersion, RegisteredModel
 from tests.e2e.test_mlflow_client import use_token
 from tests.factories import make_token
 
@@ -65,9 +65,11 @@ def test_register_alias_load_search_and_a_token_cannot_delete(
     versions = tracking.search_model_versions("name = 'adder'")
     assert sorted(v.version for v in versions) == ["1", "2"]
 
-    # A write token is capped below manager: deleting a version is refused, nothing changes.
+    # A write token is capped below manager: deleting is refused, nothing changes.
     with pytest.raises(MlflowException, match="PERMISSION_DENIED"):
         tracking.delete_model_version("adder", "2")
+    with pytest.raises(MlflowException, match="PERMISSION_DENIED"):
+        tracking.delete_registered_model("adder")
     assert ModelVersion.objects.count() == 2
 
 
@@ -88,3 +90,59 @@ def test_another_projects_token_cannot_see_or_load_the_model(
     with pytest.raises(MlflowException):
         mlflow.pyfunc.load_model("models:/adder@champion")
     assert theirs.search_registered_models() == []
+
+
+def _register_two_versions() -> None:
+    mlflow.set_experiment("registry")
+    for n in (1, 2):
+        with mlflow.start_run():
+            mlflow.pyfunc.log_model(
+                name="adder", python_model=AddN(n), registered_model_name="adder"
+            )
+
+
+def test_a_managers_manage_token_deletes_a_version_and_the_model(
+    tracking, live_server, monkeypatch, alice, project
+):
+    _register_two_versions()
+    _, manage_raw = make_token(user=alice, project=project, scope=TokenScope.MANAGE)
+    use_token(monkeypatch, live_server, manage_raw)
+    client = MlflowClient()
+
+    client.delete_model_version("adder", "2")
+    assert [v.version for v in client.search_model_versions("name = 'adder'")] == ["1"]
+    client.delete_registered_model("adder")
+    with pytest.raises(MlflowException, match="RESOURCE_DOES_NOT_EXIST"):
+        client.get_registered_model("adder")
+    assert not RegisteredModel.objects.exists()
+    assert not ModelVersion.objects.exists()
+
+
+def test_an_editors_manage_token_cannot_delete(tracking, live_server, monkeypatch, bob, project):
+    _register_two_versions()
+    # Made while bob managed the project; he is an editor now, so the token is one too.
+    project.memberships.filter(user=bob).update(role=Role.EDITOR)
+    _, manage_raw = make_token(user=bob, project=project, scope=TokenScope.MANAGE)
+    use_token(monkeypatch, live_server, manage_raw)
+    client = MlflowClient()
+
+    with pytest.raises(MlflowException, match="PERMISSION_DENIED"):
+        client.delete_model_version("adder", "1")
+    with pytest.raises(MlflowException, match="PERMISSION_DENIED"):
+        client.delete_registered_model("adder")
+    assert ModelVersion.objects.count() == 2
+
+
+def test_another_projects_manage_token_finds_nothing_to_delete(
+    tracking, live_server, monkeypatch, charlie, other_project
+):
+    _register_two_versions()
+    _, charlie_raw = make_token(user=charlie, project=other_project, scope=TokenScope.MANAGE)
+    use_token(monkeypatch, live_server, charlie_raw)
+    client = MlflowClient()
+
+    with pytest.raises(MlflowException, match="RESOURCE_DOES_NOT_EXIST"):
+        client.delete_model_version("adder", "1")
+    with pytest.raises(MlflowException, match="RESOURCE_DOES_NOT_EXIST"):
+        client.delete_registered_model("adder")
+    assert ModelVersion.objects.count() == 2

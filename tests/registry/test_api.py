@@ -97,7 +97,7 @@ def test_charlie_gets_404_and_bob_cannot_write(charlie, other_project, bob, proj
     assert not ModelAlias.objects.exists()
 
 
-def test_deleting_needs_a_manager_which_no_token_is(alice, project, alice_api, with_version):
+def test_deleting_needs_a_manager_a_write_token_is_not(alice, project, alice_api, with_version):
     assert alice_api.delete(f"{MODELS}clf/versions/1/").status_code == 403
     read_api = client_for(make_token(user=alice, project=project, scope=TokenScope.READ)[1])
     assert read_api.put(f"{MODELS}clf/aliases/a/", {"version": 1}, format="json").status_code == 403
@@ -115,3 +115,98 @@ def test_the_registry_is_in_the_schema(tmp_path):
     paths = yaml.safe_load(out.read_text())["paths"]
     assert "/api/v1/projects/{slug}/registered-models/" in paths
     assert "/api/v1/projects/{slug}/registered-models/{name}/aliases/{alias}/" in paths
+
+
+def test_a_managers_manage_token_deletes_a_version(alice, project, with_version):
+    manage_api = client_for(make_token(user=alice, project=project, scope=TokenScope.MANAGE)[1])
+    assert manage_api.delete(f"{MODELS}clf/versions/1/").status_code == 204
+    assert not ModelVersion.objects.exists()
+
+
+# --- a version: read, describe, tag -------------------------------------------------------------
+
+
+def test_version_read_describe_and_tags(alice_api, with_version):
+    version = f"{MODELS}clf/versions/1/"
+    assert alice_api.get(version).json()["description"] == ""
+
+    response = alice_api.patch(version, {"description": "the **best**"}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["description"] == "the **best**"
+
+    response = alice_api.put(f"{version}tags/validated/", {"value": "yes"}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["tags"] == {"validated": "yes"}
+    alice_api.put(f"{version}tags/team/nlp/", {"value": ""}, format="json")
+    assert alice_api.get(version).json()["tags"] == {"team/nlp": "", "validated": "yes"}
+    assert alice_api.get(f"{MODELS}clf/").json()["versions"][0]["tags"]["validated"] == "yes"
+
+    assert alice_api.delete(f"{version}tags/validated/").status_code == 204
+    assert alice_api.get(version).json()["tags"] == {"team/nlp": ""}
+    assert alice_api.get(f"{MODELS}clf/versions/9/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "method,path,body",
+    [
+        ("patch", "versions/1/", {}),
+        ("patch", "versions/1/", {"description": None}),
+        ("patch", "versions/1/", {"description": "x" * 70_000}),
+        ("put", "versions/1/tags/k/", {}),
+        ("put", "versions/1/tags/k/", {"value": "x" * 10_000}),
+        ("put", "versions/1/tags/bad%07key/", {"value": "x"}),
+        ("put", "versions/1/tags/" + "k" * 300 + "/", {"value": "x"}),
+        ("patch", "versions/9/", {"description": "x"}),
+        ("put", "versions/9/tags/k/", {"value": "x"}),
+    ],
+)
+def test_bad_version_input_is_a_json_error_and_writes_nothing(
+    alice_api, with_version, method, path, body
+):
+    before = alice_api.get(f"{MODELS}clf/versions/1/").json()
+    response = getattr(alice_api, method)(MODELS + "clf/" + path, body, format="json")
+    assert response.status_code in (400, 404), response.content
+    assert response.json()["error"]["code"] in ("invalid", "not_found")
+    assert alice_api.get(f"{MODELS}clf/versions/1/").json() == before
+
+
+def test_a_refused_rename_keeps_the_old_description(alice_api, with_version):
+    alice_api.post(MODELS, {"name": "taken"}, format="json")
+    response = alice_api.patch(
+        f"{MODELS}clf/", {"name": "taken", "description": "new"}, format="json"
+    )
+    assert response.status_code == 409, response.content
+    assert RegisteredModel.objects.get(name="clf").description == ""
+
+
+def test_charlie_gets_404_and_a_read_token_403_on_a_versions_writes(
+    alice, charlie, other_project, project, with_version
+):
+    charlie_api = client_for(
+        make_token(user=charlie, project=other_project, scope=TokenScope.MANAGE)[1]
+    )
+    read_api = client_for(make_token(user=alice, project=project, scope=TokenScope.READ)[1])
+    version = f"{MODELS}clf/versions/1/"
+    for client, status in [(charlie_api, 404), (read_api, 403)]:
+        assert client.patch(version, {"description": "x"}, format="json").status_code == status
+        assert client.put(f"{version}tags/k/", {"value": "v"}, format="json").status_code == status
+        assert client.delete(f"{version}tags/k/").status_code == status
+        assert (
+            client.put(f"{MODELS}clf/aliases/a/", {"version": 1}, format="json").status_code
+            == status
+        )
+        assert client.delete(f"{MODELS}clf/aliases/a/").status_code == status
+    assert charlie_api.get(version).status_code == 404
+    assert read_api.get(version).status_code == 200
+    assert ModelVersion.objects.get().description == ""
+    assert not ModelVersion.objects.get().tags.exists()
+    assert not ModelAlias.objects.exists()
+
+
+def test_the_version_endpoints_are_in_the_schema(tmp_path):
+    out = tmp_path / "schema.yaml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(out))
+    paths = yaml.safe_load(out.read_text())["paths"]
+    version = "/api/v1/projects/{slug}/registered-models/{name}/versions/{version}/"
+    assert {"get", "patch", "delete"} <= set(paths[version])
+    assert {"put", "delete"} <= set(paths[version + "tags/{key}/"])

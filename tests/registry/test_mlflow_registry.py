@@ -128,7 +128,7 @@ def test_unknown_version_and_model_are_resource_does_not_exist(client, raw, regi
 
 
 def test_alias_set_get_move_and_delete_are_audited(client, raw, registered, run):
-    body = {"name": "clf", "source": f"runs:/{run.run_id}/model"}
+    body = {"name": "clf", "source": f"runs:/{run.run_id}/model", "run_id": run.run_id}
     ok(call(client, "post", "model-versions/create", raw, body))
     alias = {"name": "clf", "alias": "champion", "version": "1"}
     ok(call(client, "post", "registered-models/alias", raw, alias))
@@ -371,10 +371,13 @@ def test_models_uri_of_another_project_is_refused(client, raw, charlie, other_pr
     theirs = RunFactory(experiment=ExperimentFactory(project=other_project), user=charlie)
     body = {"experiment_id": str(theirs.experiment_id), "source_run_id": theirs.run_id}
     their_model = ok(call(client, "post", "logged-models", charlie_raw, body))["model"]["info"]
-    for source in [f"models:/{their_model['model_id']}", f"runs:/{theirs.run_id}/model"]:
-        response = call(
-            client, "post", "model-versions/create", raw, {"name": "clf", "source": source}
-        )
+    # Sent as the client sends them, so the lineage is consistent and only the project is wrong.
+    for source, lineage in [
+        (f"models:/{their_model['model_id']}", {"model_id": their_model["model_id"]}),
+        (f"runs:/{theirs.run_id}/model", {"run_id": theirs.run_id}),
+    ]:
+        body = {"name": "clf", "source": source, **lineage}
+        response = call(client, "post", "model-versions/create", raw, body)
         error(response, 400, "INVALID_PARAMETER_VALUE")
     assert not ModelVersion.objects.exists()
 
@@ -389,3 +392,114 @@ def test_prompts_stay_out_of_searches_unless_asked_for(client, raw):
     prompts = "tags.`mlflow.prompt.is_prompt` = 'true'"
     body = ok(call(client, "get", "registered-models/search", raw, {"filter": prompts}))
     assert [m["name"] for m in body["registered_models"]] == ["p"]
+
+
+@pytest.mark.parametrize(
+    ("source", "lineage"),
+    [
+        ("runs:/{run}/model", {}),
+        ("runs:/{run}/model", {"run_id": "f" * 32}),
+        ("runs:/{run}/model", {"run_id": "{run}", "model_id": "{model}"}),
+        ("models:/{model}", {}),
+        ("models:/{model}", {"model_id": "m-" + "0" * 32}),
+    ],
+)
+def test_a_source_must_agree_with_run_id_and_model_id_as_on_mlflows_server(
+    client, raw, run, logged_model, source, lineage
+):
+    ok(call(client, "post", "registered-models/create", raw, {"name": "clf"}))
+    ids = {"{run}": run.run_id, "{model}": logged_model["model_id"]}
+    for placeholder, value in ids.items():
+        source = source.replace(placeholder, value)
+        lineage = {k: v.replace(placeholder, value) for k, v in lineage.items()}
+    body = {"name": "clf", "source": source, **lineage}
+    message = error(
+        call(client, "post", "model-versions/create", raw, body), 400, "INVALID_PARAMETER_VALUE"
+    )
+    assert "request parameter must identify the resource" in message
+    assert not ModelVersion.objects.exists()
+
+
+# --- runs:/ sources are linked to the run's logged model of that name --------------------------
+
+
+def _log_model(client, raw, run, name: str) -> str:
+    body = {"experiment_id": str(run.experiment_id), "source_run_id": run.run_id, "name": name}
+    return ok(call(client, "post", "logged-models", raw, body))["model"]["info"]["model_id"]
+
+
+def _version_from_run(client, raw, run, path: str) -> ModelVersion:
+    body = {"name": "clf", "source": f"runs:/{run.run_id}/{path}", "run_id": run.run_id}
+    created = ok(call(client, "post", "model-versions/create", raw, body))["model_version"]
+    return ModelVersion.objects.select_related("logged_model").get(version=created["version"])
+
+
+def test_a_runs_uri_version_is_linked_to_the_runs_logged_model_of_that_name(client, raw, run):
+    ok(call(client, "post", "registered-models/create", raw, {"name": "clf"}))
+    _log_model(client, raw, run, "other")
+    model_id = _log_model(client, raw, run, "adder")
+
+    version = _version_from_run(client, raw, run, "adder")
+
+    assert version.logged_model.model_id == model_id
+    assert version.run == version.logged_model.source_run
+    # MLflow 3 keeps the files under the logged model, so that is where loading reads.
+    assert version.storage_location == version.logged_model.artifact_location
+    assert version.source == f"runs:/{run.run_id}/adder"
+    uri = ok(
+        call(client, "get", "model-versions/get-download-uri", raw, {"name": "clf", "version": "1"})
+    )
+    assert uri["artifact_uri"] == version.logged_model.artifact_location
+
+
+def test_of_two_logged_models_with_the_name_the_one_output_at_the_largest_step_wins(
+    client, raw, run
+):
+    ok(call(client, "post", "registered-models/create", raw, {"name": "clf"}))
+    later_step = _log_model(client, raw, run, "adder")
+    newer = _log_model(client, raw, run, "adder")
+    outputs = {
+        "run_id": run.run_id,
+        "models": [{"model_id": later_step, "step": 5}, {"model_id": newer, "step": 1}],
+    }
+    ok(call(client, "post", "runs/outputs", raw, outputs))
+
+    assert _version_from_run(client, raw, run, "adder").logged_model.model_id == later_step
+
+
+def test_a_runs_uri_without_a_logged_model_of_that_name_stays_a_runs_uri(client, raw, run):
+    ok(call(client, "post", "registered-models/create", raw, {"name": "clf"}))
+    _log_model(client, raw, run, "adder")
+
+    version = _version_from_run(client, raw, run, "files/model")
+
+    assert version.logged_model is None
+    assert version.run == run
+    assert version.storage_location == f"runs:/{run.run_id}/files/model"
+
+
+def test_the_logged_model_page_lists_a_version_made_from_its_run(client, alice, raw, run, project):
+    ok(call(client, "post", "registered-models/create", raw, {"name": "clf"}))
+    model_id = _log_model(client, raw, run, "adder")
+    _version_from_run(client, raw, run, "adder")
+
+    client.force_login(alice)
+    page = client.get(f"/p/{project.slug}/models/{model_id}/").content.decode()
+    assert "clf v1" in page
+    assert f"/p/{project.slug}/registry/m/clf/#version-1" in page
+
+
+def test_a_version_made_from_an_alias_records_the_version_it_pointed_at(client, raw, registered):
+    ok(
+        call(
+            client,
+            "post",
+            "registered-models/alias",
+            raw,
+            {"name": "clf", "alias": "champion", "version": "1"},
+        )
+    )
+    body = {"name": "clf", "source": "models:/clf@champion"}
+    copy = ok(call(client, "post", "model-versions/create", raw, body))["model_version"]
+    assert copy["source"] == "models:/clf/1"
+    assert copy["run_id"] == registered["run_id"]

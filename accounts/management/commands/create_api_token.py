@@ -19,7 +19,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("username")
         parser.add_argument("--project", required=True, help="Slug of the project.")
-        parser.add_argument("--scope", default=TokenScope.WRITE.value, help="read or write")
+        parser.add_argument("--scope", default=TokenScope.WRITE.value, help="read, write or manage")
         parser.add_argument("--name", default="", help="Defaults to 'created by command'.")
         parser.add_argument("--expires-days", type=int, default=None, help="Days until expiry.")
 
