@@ -6,6 +6,7 @@ import math
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from tests.conftest import bearer
 from tests.factories import ExperimentFactory, RunFactory
@@ -15,6 +16,7 @@ from tracking.models import INDEXED_VALUE_LENGTH, Metric, Param, Run, RunTag
 from tracking.selectors.metrics import metric_history, metric_history_rows
 from tracking.selectors.runs import run_search
 from tracking.services.ingest import run_log_batch
+from tracking.store import RunRef
 
 pytestmark = pytest.mark.django_db
 
@@ -205,3 +207,23 @@ def test_equality_search_finds_values_of_any_length(run, length):
     for text in (f"params.p = '{value}'", f"tags.t = '{value}'"):
         found, _ = run_search(experiments=[run.experiment], filter_string=text)
         assert found == [run]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the plan is PostgreSQL's")
+def test_a_page_read_by_run_id_within_a_project_needs_no_sort(run):
+    run_log_batch(run=run, metrics=[MetricIn("loss", float(i), i, i) for i in range(50)])
+    ref = RunRef.in_project(run.run_id, run.experiment.project_id)
+    with CaptureQueriesContext(connection) as queries:
+        rows, _ = metric_history_rows(run=ref, key="loss")
+    assert [row[0] for row in rows] == list(range(50))
+    [query] = queries.captured_queries
+    with connection.cursor() as cursor:
+        # A tiny test table makes any plan cheap; with sorting priced out, a Sort is left only
+        # where the planner cannot see that the index gives the order.
+        cursor.execute("SET LOCAL enable_sort = off")
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN " + query["sql"], query.get("params"))
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    # The primary key's order is the page's: a Sort node would sort every 25,000-point page.
+    assert "Sort" not in plan, plan
+    assert "tracking_metric_pkey" in plan, plan

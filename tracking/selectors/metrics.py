@@ -7,7 +7,7 @@ import binascii
 import json
 from collections.abc import Sequence
 
-from django.db.models import Count, F, Q, Window
+from django.db.models import Count, F, Q, Subquery, Window
 from django.db.models.functions import RowNumber
 
 from tracking.errors import InvalidInput
@@ -61,7 +61,12 @@ def metric_history_rows(
         raise InvalidInput(
             f"max_results must be between 1 and {MAX_HISTORY_PAGE}.", field="max_results"
         )
-    of_run = run.q("run__") if isinstance(run, RunRef) else Q(run=run)
+    if isinstance(run, RunRef):
+        # A scalar subquery, evaluated once: joined instead, the planner no longer knows the
+        # points come in the primary key's order and sorts every page.
+        of_run = Q(run_id=Subquery(Run.objects.filter(run.q()).order_by().values("pk")[:1]))
+    else:
+        of_run = Q(run=run)
     points = Metric.objects.filter(of_run, key=key).order_by(*_POINT_COLUMNS)
     if page_token:
         step, timestamp, value, is_nan = _decode_token(page_token)
