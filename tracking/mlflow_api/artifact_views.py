@@ -92,16 +92,21 @@ class ArtifactView(MlflowEndpoint):
 def artifact_list(request, fields: Fields, actor: Actor) -> dict:
     run = run_of(fields, actor)
     sub = artifacts.safe_artifact_path(fields.str("path", default="") or "", allow_empty=True)
-    root = f"{run.experiment_id}/{run.run_id}/artifacts"
-    entries = artifacts.artifact_list(path=posixpath.join(root, sub) if sub else root)
+    return listing_out(
+        root=f"{run.experiment_id}/{run.run_id}/artifacts", sub=sub, root_uri=run.artifact_uri
+    )
+
+
+def listing_out(*, root: str, sub: str, root_uri: str) -> dict:
+    """A folder of a run's or a model's artifacts (`sub` under `root`) as MLflow lists it."""
     files = []
-    for entry in entries:
+    for entry in artifacts.artifact_list(path=posixpath.join(root, sub) if sub else root):
         item: dict = {"path": posixpath.join(sub, entry.path) if sub else entry.path}
         item["is_dir"] = entry.is_dir
         if entry.size is not None:
             item["file_size"] = entry.size
         files.append(item)
-    body: dict = {"root_uri": run.artifact_uri}
+    body: dict = {"root_uri": root_uri}
     if files:
         body["files"] = files
     return body

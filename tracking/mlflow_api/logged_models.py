@@ -13,6 +13,7 @@ from accounts.access import Actor
 from accounts.models import Role
 from tracking import artifacts
 from tracking.errors import InvalidInput
+from tracking.mlflow_api.artifact_views import listing_out
 from tracking.mlflow_api.base import (
     MlflowEndpoint,
     experiment_by_id,
@@ -203,18 +204,7 @@ def list_artifacts(request, fields: Fields, actor: Actor, model_id: str) -> dict
     sub = artifacts.safe_artifact_path(
         fields.str("artifact_directory_path", default="") or "", allow_empty=True
     )
-    root = model.artifact_root
-    files = []
-    for entry in artifacts.artifact_list(path=posixpath.join(root, sub) if sub else root):
-        item: dict = {"path": posixpath.join(sub, entry.path) if sub else entry.path}
-        item["is_dir"] = entry.is_dir
-        if entry.size is not None:
-            item["file_size"] = entry.size
-        files.append(item)
-    body: dict = {"root_uri": model.artifact_location}
-    if files:
-        body["files"] = files
-    return body
+    return listing_out(root=model.artifact_root, sub=sub, root_uri=model.artifact_location)
 
 
 def log_model(request, fields: Fields, actor: Actor) -> dict:
