@@ -83,6 +83,7 @@ def rows(project, experiment, run, alice, bob) -> dict[type[Model], Model]:
         MetricRollup: MetricRollup.objects.create(
             run=run,
             key="loss",
+            width=10,
             block=0,
             count=1,
             min=0.5,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
+from django.db.models import QuerySet
 from django.http import JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -23,15 +24,14 @@ MAX_CHART_RUNS = 100
 DEFAULT_POINTS = 500
 
 
-def _chart_runs(request, experiment) -> tuple[selectors.RunsQuery, list[Run], str | None]:
-    """The runs the table would list for the same query (children included), at most
-    MAX_CHART_RUNS + 1 of them so the page can tell that some were left out."""
+def _chart_runs(request, experiment) -> tuple[selectors.RunsQuery, QuerySet[Run], str | None]:
+    """The runs the table would list for the same query (children included)."""
     query = selectors.RunsQuery.from_get(request.GET)
     try:
         runs = selectors.experiment_runs(experiment=experiment, user=request.user, query=query)
     except SearchError as exc:
-        return query, [], str(exc)
-    return query, list(runs[: MAX_CHART_RUNS + 1]), None
+        return query, Run.objects.none(), str(exc)
+    return query, runs, None
 
 
 def _zoom(request) -> list[int] | None:
@@ -49,6 +49,8 @@ def experiment_charts(request, slug: str, experiment_id: int):
     experiment = get_experiment(request, slug, experiment_id)
     project = experiment.project
     query, runs, error = _chart_runs(request, experiment)
+    # One more than shown, so the page can tell that some were left out.
+    runs = list(runs[: MAX_CHART_RUNS + 1])
     truncated = len(runs) > MAX_CHART_RUNS
     runs = runs[:MAX_CHART_RUNS]
 
@@ -140,7 +142,8 @@ def experiment_charts_series(request, slug: str, experiment_id: int):
     _, runs, error = _chart_runs(request, experiment)
     if error:
         return JsonResponse({"error": error}, status=400)
-    runs = runs[:MAX_CHART_RUNS]
+    # A chart needs only the runs' ids (and start, for a long run's relative axis).
+    runs = list(runs.select_related(None).only("run_id", "start_time")[:MAX_CHART_RUNS])
     series, grid = runs_series(
         runs=runs,
         key=key,
@@ -154,8 +157,6 @@ def experiment_charts_series(request, slug: str, experiment_id: int):
             "run_id": run.run_id,
             "x": found.x,
             "last": found.last,
-            "min": found.min,
-            "max": found.max,
             "nan_x": found.nan_x,
         }
         for run in runs

@@ -18,8 +18,10 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def short_rollups(monkeypatch):
-    """Rollups from 500 points on, in blocks of 10 steps, so tests stay small."""
-    monkeypatch.setattr(summaries, "ROLLUP_MIN_POINTS", 500)
+    """Rollups from 500 points on, in blocks of 10 steps, so tests stay small; no chart view's
+    blocks (tests/frontend/test_charts.py has those)."""
+    monkeypatch.setattr(rollups, "ROLLUP_MIN_POINTS", 500)
+    monkeypatch.setattr(rollups, "CHART_BLOCK_MIN_POINTS", 10**12)
     monkeypatch.setattr(rollups, "ROLLUP_STEPS", 10)
     monkeypatch.setattr(series, "ROLLUP_STEPS", 10)
 
@@ -160,7 +162,7 @@ def test_a_refresh_rewrites_only_the_blocks_new_points_fall_in(run):
     }
     # The same rows as rollups written whole from the points.
     MetricRollup.objects.filter(run=run).delete()
-    summaries.rollup_refresh(run_pk=run.pk, key="loss", seq=after[0]["seq"])
+    rollups.rollup_refresh(run_pk=run.pk, key="loss", seq=after[0]["seq"], width=10)
     whole = rollup_rows(run)
     drop_seq = lambda rows: {b: {**r, "seq": 0} for b, r in rows.items()}  # noqa: E731
     assert drop_seq(after) == drop_seq(whole)

@@ -34,7 +34,18 @@ class MetricSummaryAdmin(ReadOnlyRunChildAdmin):
 
 @admin.register(MetricRollup)
 class MetricRollupAdmin(ReadOnlyRunChildAdmin):
-    list_display = ("key", "block", "count", "min", "max", "first_step", "last_step", "seq", "run")
+    list_display = (
+        "key",
+        "width",
+        "block",
+        "count",
+        "min",
+        "max",
+        "first_step",
+        "last_step",
+        "seq",
+        "run",
+    )
     search_fields = ("run__run_id__exact", "key__exact")
     # The unique constraint's column order, so the index serves the order and the run filter.
-    ordering = ("run_id", "key", "block")
+    ordering = ("run_id", "key", "width", "block")

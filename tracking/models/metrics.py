@@ -139,8 +139,10 @@ class MetricRollup(models.Model):
     """Count, min, max and last point of one block of steps of a long key, for fast charts.
 
     Kept by the summary worker for keys with many points (tracking.services.summaries), which
-    rewrites only the blocks new points fall in; a key's rollups are usable while their highest
-    seq is not below its LatestMetric's seq. NaN points are left out, as charts leave them out.
+    rewrites only the blocks new points fall in; a key's rollups of one width are usable while
+    their highest seq is not below its LatestMetric's seq. NaN points are left out, as charts
+    leave them out. Two widths (tracking.services.rollups): coarse blocks for one long history,
+    fine ones for the chart view of many runs.
     """
 
     # The unique (run, key, block) index serves lookups by run too.
@@ -148,7 +150,8 @@ class MetricRollup(models.Model):
         Run, on_delete=models.CASCADE, related_name="metric_rollups", db_index=False
     )
     key = models.CharField(max_length=250)
-    block = models.BigIntegerField(help_text="step // ROLLUP_STEPS.")
+    width = models.PositiveIntegerField(help_text="Steps per block.")
+    block = models.BigIntegerField(help_text="step // width.")
     count = models.BigIntegerField()
     min = models.FloatField()
     max = models.FloatField()
@@ -160,8 +163,10 @@ class MetricRollup(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["run", "key", "block"], name="metricrollup_unique"),
+            models.UniqueConstraint(
+                fields=["run", "key", "width", "block"], name="metricrollup_unique"
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.key}[{self.block}]: {self.count} points"
+        return f"{self.key}[{self.block} of {self.width}]: {self.count} points"

@@ -120,7 +120,8 @@ SELECT (SELECT step FROM {metric} WHERE run_id = %(run)s AND key = %(key)s AND N
        (SELECT step FROM {metric} WHERE run_id = %(run)s AND key = %(key)s AND NOT is_nan
         ORDER BY step DESC LIMIT 1),
        (SELECT seq FROM {latest} WHERE run_id = %(run)s AND key = %(key)s),
-       (SELECT MAX(seq) FROM {rollup} WHERE run_id = %(run)s AND key = %(key)s)
+       (SELECT MAX(seq) FROM {rollup} WHERE run_id = %(run)s AND key = %(key)s
+        AND width = %(width)s)
 """
 
 
@@ -132,7 +133,7 @@ def _step_bounds(*, run: Run, key: str) -> tuple[int | None, int | None, bool]:
         rollup=quote(MetricRollup._meta.db_table),
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, {"run": run.pk, "key": key})
+        cursor.execute(sql, {"run": run.pk, "key": key, "width": ROLLUP_STEPS})
         lo, hi, latest_seq, rollup_seq = cursor.fetchone()
     fresh = latest_seq is not None and rollup_seq is not None and rollup_seq >= latest_seq
     return lo, hi, fresh
@@ -170,7 +171,7 @@ def _from_rollups(*, run: Run, key: str, lo: int, hi: int, points: int) -> tuple
     # Whole blocks per bucket, rounded up so there are never more than `points` buckets.
     per_bucket = -(-span // points)
     blocks = max(1, -(-per_bucket // ROLLUP_STEPS))
-    rollups = MetricRollup.objects.filter(run=run, key=key)
+    rollups = MetricRollup.objects.filter(run=run, key=key, width=ROLLUP_STEPS)
     groups = list(
         rollups.annotate(bucket=(F("block") - Value(first_block)) / Value(blocks))
         .values("bucket")

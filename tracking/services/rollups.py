@@ -1,7 +1,9 @@
 """Metric rollups: per block of steps, what a chart needs of a long key, kept by the worker.
 
 A chart of a million points would otherwise aggregate a million rows per request; with the
-rollups it aggregates one row per ROLLUP_STEPS steps (tracking.selectors.series).
+rollups it aggregates one row per ROLLUP_STEPS steps (tracking.selectors.series). The chart view
+overlays a hundred runs of a few thousand steps, too short for those blocks but a hundred
+thousand points a chart together: it reads blocks of CHART_BLOCK_STEPS (tracking.selectors.charts).
 """
 
 from __future__ import annotations
@@ -17,6 +19,21 @@ ROLLUP_STEPS = 100
 # Below this many non-NaN points the chart's aggregate over the raw points is already quick
 # (tens of milliseconds), so shorter keys get no rollups and cost the worker nothing more.
 ROLLUP_MIN_POINTS = 50_000
+# The chart view's blocks: its grid is rounded to whole blocks, so a block as wide as a bucket of
+# a hundred runs of a thousand steps; a key this long costs its run a tenth more rows.
+CHART_BLOCK_STEPS = 10
+CHART_BLOCK_MIN_POINTS = 1_000
+
+
+def rollup_widths(points: int) -> list[int]:
+    """The block widths a key of `points` non-NaN points is kept at."""
+    widths = []
+    if points >= CHART_BLOCK_MIN_POINTS:
+        widths.append(CHART_BLOCK_STEPS)
+    if points >= ROLLUP_MIN_POINTS and ROLLUP_STEPS not in widths:
+        widths.append(ROLLUP_STEPS)
+    return widths
+
 
 # Integer division on both databases; the block of a negative step is wrong (truncation), so
 # the series only uses rollups when the key's first non-NaN step is not negative. The last
@@ -25,9 +42,9 @@ ROLLUP_MIN_POINTS = 50_000
 # `WHERE true` is for SQLite, whose parser would otherwise read ON CONFLICT's ON as a join's.
 _REFRESH_SQL = """
 {touched}
-INSERT INTO {rollup} (run_id, key, block, count, min, max, first_step, last_step,
+INSERT INTO {rollup} (run_id, key, width, block, count, min, max, first_step, last_step,
                       last_timestamp, last_value, seq)
-SELECT g.run_id, g.key, g.block, g.n, g.lo, g.hi, g.s0, g.s1,
+SELECT g.run_id, g.key, {width}, g.block, g.n, g.lo, g.hi, g.s0, g.s1,
        (SELECT m.timestamp FROM {metric} m
         WHERE m.run_id = g.run_id AND m.key = g.key AND m.step = g.s1 AND NOT m.is_nan
         ORDER BY m.timestamp DESC, m.value DESC LIMIT 1),
@@ -43,7 +60,7 @@ FROM (
     GROUP BY m.run_id, m.key, m.step / {width}
 ) g
 WHERE true
-ON CONFLICT (run_id, key, block) DO UPDATE SET
+ON CONFLICT (run_id, key, width, block) DO UPDATE SET
     count = excluded.count, min = excluded.min, max = excluded.max,
     first_step = excluded.first_step, last_step = excluded.last_step,
     last_timestamp = excluded.last_timestamp, last_value = excluded.last_value, seq = excluded.seq
@@ -66,16 +83,16 @@ _TOUCHED_WHERE = """
       AND m.step / {width} IN (SELECT block FROM touched)"""
 
 
-def rollup_refresh(*, run_pk: int, key: str, seq: int) -> None:
-    """Bring the key's rollups up to the run's `seq`: whole the first time, then only the blocks
-    that points written since the last refresh fall in.
+def rollup_refresh(*, run_pk: int, key: str, seq: int, width: int) -> None:
+    """Bring the key's rollups of `width` steps a block up to the run's `seq`: whole the first
+    time, then only the blocks that points written since the last refresh fall in.
 
     Call inside the summary's transaction and lock. Points committed after `seq` may be
     included; the rollups then look stale until the next refresh, which is safe. The rollups of
     a key are as new as their highest seq (tracking.selectors.series); a block keeps the seq of
     the refresh that last wrote it.
     """
-    rows = MetricRollup.objects.filter(run_id=run_pk, key=key)
+    rows = MetricRollup.objects.filter(run_id=run_pk, key=key, width=width)
     since = rows.aggregate(since=Max("seq"))["since"]
     if since is None:
         touched, blocks = "", ""
@@ -88,7 +105,7 @@ def rollup_refresh(*, run_pk: int, key: str, seq: int) -> None:
         .format(
             rollup=quote(MetricRollup._meta.db_table),
             metric=quote(Metric._meta.db_table),
-            width=int(ROLLUP_STEPS),
+            width=int(width),
         )
     )
     with connection.cursor() as cursor:

@@ -21,7 +21,7 @@ from django.utils import timezone
 from tracking.dirty_runs import dirty_runs
 from tracking.models import LatestMetric, Metric, MetricRollup, MetricSummary, Run
 from tracking.selectors.summaries import SUMMARY_FIELDS, stale_latest_metrics
-from tracking.services.rollups import ROLLUP_MIN_POINTS, rollup_refresh
+from tracking.services.rollups import rollup_refresh, rollup_widths
 
 logger = logging.getLogger(__name__)
 
@@ -282,8 +282,8 @@ def summary_compute_runs(*, run_pks: list[int]) -> int:
         summaries = [_summary(row=row, computed_at=now) for row in rows]
         _upsert(summaries=summaries)
         for summary in summaries:
-            if summary.count - summary.nan_count >= ROLLUP_MIN_POINTS:
-                rollup_refresh(run_pk=summary.run_id, key=summary.key, seq=summary.seq)
+            for width in rollup_widths(summary.count - summary.nan_count):
+                rollup_refresh(run_pk=summary.run_id, key=summary.key, seq=summary.seq, width=width)
     return len(summaries)
 
 
