@@ -75,7 +75,7 @@ MORE_ROWS = [
      "zero", False),
     ("chart_data", "data_p50_ms",
      "11. Chart view data, {chart_runs} runs x {chart_metrics} metrics x {chart_steps:,} steps "
-     "(a load's chart requests, one after another), p50", "ms", False, "< 300 ms", False),
+     "(all its charts, one request), p50", "ms", False, "< 300 ms", False),
     ("chart_data", "request_p50_ms", "11. Chart view data, one chart's request, p50", "ms",
      False, None, False),
     ("chart_data", "page_p50_ms", "11. Chart view page, p50", "ms", False, "< 100 ms", False),

@@ -22,6 +22,8 @@ from tracking.selectors.series import X_AXES
 # Overlaid lines stop being readable well before this; the page says when runs are left out.
 MAX_CHART_RUNS = 100
 DEFAULT_POINTS = 500
+# Keys of one series request: the charts that come into view together, and those they combine.
+MAX_CHART_KEYS = 20
 
 
 def _chart_runs(request, experiment) -> tuple[selectors.RunsQuery, QuerySet[Run], str | None]:
@@ -82,6 +84,7 @@ def experiment_charts(request, slug: str, experiment_id: int):
             for run in runs
         ],
         "keys": metric_keys,
+        "maxKeys": MAX_CHART_KEYS,
         "groupBy": group_by.id if group_by else "",
         "x": x if x in X_AXES else "step",
         "smoothing": request.GET.get("smooth", "0"),
@@ -131,12 +134,18 @@ def experiment_charts(request, slug: str, experiment_id: int):
 @login_required
 @require_safe
 def experiment_charts_series(request, slug: str, experiment_id: int):
-    """One metric key of the view's runs, downsampled on one grid: the data of one chart."""
+    """Metric keys (`key`, repeated) of the view's runs, each downsampled on one grid: the data
+    of the charts that came into view together, in one answer so the runs are found once."""
     experiment = get_experiment(request, slug, experiment_id)
+    keys = list(dict.fromkeys(request.GET.getlist("key")))
     try:
-        key, x, points = series_request(request)
+        _, x, points = series_request(request)
         x_min = int_param(request, "x_min")
         x_max = int_param(request, "x_max")
+        if not all(keys):
+            raise BadParameter("Give every metric key as ?key=.")
+        if len(keys) > MAX_CHART_KEYS:
+            raise BadParameter(f"Ask for at most {MAX_CHART_KEYS} keys at a time.")
     except BadParameter as exc:
         return JsonResponse({"error": str(exc)}, status=400)
     _, runs, error = _chart_runs(request, experiment)
@@ -144,29 +153,21 @@ def experiment_charts_series(request, slug: str, experiment_id: int):
         return JsonResponse({"error": error}, status=400)
     # A chart needs only the runs' ids (and start, for a long run's relative axis).
     runs = list(runs.select_related(None).only("run_id", "start_time")[:MAX_CHART_RUNS])
-    series, grid = runs_series(
-        runs=runs,
-        key=key,
-        points=points_per_run(points, len(runs)),
-        x=x,
-        x_min=x_min,
-        x_max=x_max,
-    )
-    payload = [
-        {
-            "run_id": run.run_id,
-            "x": found.x,
-            "last": found.last,
-            "nan_x": found.nan_x,
-        }
-        for run in runs
-        if (found := series.get(run.pk)) is not None
-    ]
-    return JsonResponse(
-        {
-            "key": key,
-            "x_axis": x,
-            "grid": {"lo": grid.lo, "width": grid.width} if grid else None,
-            "runs": payload,
-        }
-    )
+    charts = []
+    for key in keys:
+        series, grid = runs_series(
+            runs=runs,
+            key=key,
+            points=points_per_run(points, len(runs)),
+            x=x,
+            x_min=x_min,
+            x_max=x_max,
+        )
+        payload = [
+            {"run_id": run.run_id, "x": found.x, "last": found.last, "nan_x": found.nan_x}
+            for run in runs
+            if (found := series.get(run.pk)) is not None
+        ]
+        grid_out = {"lo": grid.lo, "width": grid.width} if grid else None
+        charts.append({"key": key, "grid": grid_out, "runs": payload})
+    return JsonResponse({"x_axis": x, "charts": charts})

@@ -231,6 +231,11 @@ def test_the_chart_view_overlays_every_run_and_groups_them(
     base = live_server.url
     log_in(page, base)
     page.goto(f"{base}/p/alpha/e/{default_experiment.pk}/?filter=params.optimizer+%3D+%27adam%27")
+    series_requests = []
+    page.on(
+        "request",
+        lambda r: series_requests.append(r.url) if "/charts/series.json" in r.url else None,
+    )
     page.click("#charts-view-link")
     page.wait_for_url("**/charts/**")
     assert "filter=params.optimizer" in page.url  # the toggle keeps the filter
@@ -249,6 +254,8 @@ def test_the_chart_view_overlays_every_run_and_groups_them(
     )
     assert page.get_attribute('.chart-card[data-key="loss"]', "data-lines") == str(len(adam))
     assert canvas_has_ink(page, '.chart-card[data-key="loss"]')
+    # The charts that came into view together were asked for in one request.
+    assert len(series_requests) == 1 and series_requests[0].count("key=") == 3
     # Every run is named in the chart's series, each in its own colour.
     names = page.eval_on_selector(
         '.chart-card[data-key="loss"] .chart', "c => c.uplot.series.slice(1).map(s => s.label)"

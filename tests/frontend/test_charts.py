@@ -41,7 +41,7 @@ def series_url(experiment, **query) -> str:
         "experiment_charts_series",
         kwargs={"slug": experiment.project.slug, "experiment_id": experiment.pk},
     )
-    return url + "?" + urlencode(query)
+    return url + "?" + urlencode(query, doseq=True)
 
 
 def spec_of(response) -> dict:
@@ -111,7 +111,7 @@ def test_the_query_count_does_not_grow_with_the_runs(
     sweep(default_experiment, alice, n=12)
     with django_assert_max_num_queries(len(few.captured_queries)):
         response = alice_client.get(url)
-    assert len(response.json()["runs"]) == 15
+    assert len(response.json()["charts"][0]["runs"]) == 15
 
 
 def test_the_page_costs_the_same_with_more_runs(
@@ -150,7 +150,7 @@ def test_the_charts_use_the_tables_filter_and_sort(alice_client, default_experim
     # Highest accuracy first: the trial with the smallest i has the highest values.
     assert [r["id"] for r in spec["runs"]] == [t.run_id for t in adam]
     data = alice_client.get(spec["seriesUrl"] + "&key=loss").json()
-    assert {r["run_id"] for r in data["runs"]} == {t.run_id for t in adam}
+    assert {r["run_id"] for r in data["charts"][0]["runs"]} == {t.run_id for t in adam}
 
 
 def test_grouping_by_a_param_labels_every_run_with_its_value(
@@ -185,6 +185,8 @@ def test_bad_input_gets_a_clear_400(alice_client, default_experiment, runs):
         ({"key": "loss", "points": "0"}, "points"),
         ({"key": "loss", "points": "many"}, "points"),
         ({"key": "loss", "filter": "metrics.loss >> 1"}, "position"),
+        ({"key": ["", "loss"]}, "every metric key"),
+        ({"key": [f"k{i}" for i in range(21)]}, "at most 20 keys"),
     ):
         response = alice_client.get(series_url(default_experiment, **query))
         assert response.status_code == 400, query
@@ -208,11 +210,11 @@ def test_charlie_gets_404_and_bob_reads_but_cannot_post(
 def test_a_zoomed_range_is_fetched_in_finer_buckets(alice_client, default_experiment, alice):
     sweep(default_experiment, alice, n=2)
     whole = alice_client.get(series_url(default_experiment, key="accuracy", points=5)).json()
-    assert len(whole["runs"][0]["x"]) == 5
+    assert len(whole["charts"][0]["runs"][0]["x"]) == 5
     zoomed = alice_client.get(
         series_url(default_experiment, key="accuracy", points=5, x_min=10, x_max=14)
     ).json()
-    assert zoomed["runs"][0]["x"] == [10, 11, 12, 13, 14]
+    assert zoomed["charts"][0]["runs"][0]["x"] == [10, 11, 12, 13, 14]
     spec = spec_of(
         alice_client.get(
             charts_url(default_experiment, xmin=10, xmax=14, combine="loss:val_loss", live="x")
@@ -221,3 +223,22 @@ def test_a_zoomed_range_is_fetched_in_finer_buckets(alice_client, default_experi
     assert spec["zoom"] == [10, 14]
     assert spec["combine"] == [["loss", "val_loss"]]
     assert spec["live"] is False  # every run has finished
+
+
+def test_the_charts_that_come_into_view_together_are_one_request(
+    alice_client, default_experiment, alice, django_assert_max_num_queries
+):
+    _, trials = sweep(default_experiment, alice, n=3)
+    with django_assert_max_num_queries(12) as one:
+        alice_client.get(series_url(default_experiment, key="loss"))
+    keys = ["loss", "val_loss", "accuracy", "missing", "loss"]
+    # The session, the experiment and the runs are read once; each key adds its own reads.
+    per_key = len(one.captured_queries) - 5
+    with django_assert_max_num_queries(5 + 4 * per_key):
+        data = alice_client.get(series_url(default_experiment, key=keys)).json()
+    assert [c["key"] for c in data["charts"]] == ["loss", "val_loss", "accuracy", "missing"]
+    assert data["x_axis"] == "step"
+    for chart in data["charts"][:3]:
+        assert {r["run_id"] for r in chart["runs"]} == {t.run_id for t in trials}
+        assert chart["grid"] == {"lo": 0, "width": 1}
+    assert data["charts"][3] == {"key": "missing", "grid": None, "runs": []}

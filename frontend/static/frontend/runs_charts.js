@@ -185,21 +185,42 @@
     card.dataset.state = "drawn";
   }
 
+  // Keys asked for in one turn (the charts that came into view together, and the keys they
+  // combine) go in one request, so the server finds the view's runs once for all of them.
+  var batch = null;
+  function requestBatch(current) {
+    var params = new URLSearchParams({ x: current.axis, points: String(current.points) });
+    current.keys.forEach(function (key) { params.append("key", key); });
+    if (current.zoom) {
+      params.set("x_min", String(current.zoom[0]));
+      params.set("x_max", String(current.zoom[1]));
+    }
+    var url = spec.seriesUrl + (spec.seriesUrl.indexOf("?") === -1 ? "?" : "&") + params.toString();
+    return C.fetchJson(url).then(function (data) {
+      data.charts.forEach(function (chart) {
+        cache.set(chart.key, { axis: current.axis, data: chart });
+      });
+    });
+  }
+
   function fetchKey(key) {
     var axis = axisSelect.value;
     var cached = cache.get(key);
     if (cached && cached.axis === axis) return Promise.resolve(cached);
     var card = grid.querySelector('.chart-card[data-key="' + CSS.escape(key) + '"]');
     var target = card ? card.querySelector(".chart") : grid;
-    var params = new URLSearchParams({
-      key: key, x: axis, points: String(Math.min(2000, Math.max(200, target.clientWidth || 400))),
-    });
-    if (zoom) { params.set("x_min", String(zoom[0])); params.set("x_max", String(zoom[1])); }
-    var url = spec.seriesUrl + (spec.seriesUrl.indexOf("?") === -1 ? "?" : "&") + params.toString();
-    return C.fetchJson(url).then(function (data) {
-      var entry = { axis: axis, data: data };
-      cache.set(key, entry);
-      return entry;
+    if (!batch || batch.keys.length >= spec.maxKeys) {
+      var current = batch = { keys: [], axis: axis, points: 200, zoom: zoom };
+      current.loaded = new Promise(function (resolve) { setTimeout(resolve, 0); }).then(function () {
+        if (batch === current) batch = null;
+        return requestBatch(current);
+      });
+    }
+    if (batch.keys.indexOf(key) === -1) batch.keys.push(key);
+    batch.points = Math.max(batch.points, Math.min(2000, target.clientWidth || 400));
+    return batch.loaded.then(function () {
+      if (!cache.has(key)) throw new Error("No data for " + key);
+      return cache.get(key);
     });
   }
 
