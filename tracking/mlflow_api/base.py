@@ -14,9 +14,10 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 from rest_framework.authentication import SessionAuthentication
 
-from accounts.access import Actor, projects_for, require_role
+from accounts.access import Actor, projects_for, require_role, token_project_allowing
 from accounts.authentication import ApiTokenAuthentication
 from accounts.models import Project, Role
+from mlplatform.db.compiled import CompiledRead
 from mlplatform.db.errors import UNAVAILABLE_MESSAGE, database_unavailable
 from tracking.errors import AlreadyExists, InvalidInput, NotFound, Unavailable
 from tracking.mlflow_api.wire import Fields, dumps
@@ -192,6 +193,27 @@ def experiments_by_ids(actor: Actor, ids: list) -> QuerySet[Experiment]:
     if "0" in ids:
         pks.append(experiment_by_id(actor, "0").pk)
     return Experiment.objects.filter(pk__in=pks, project__in=projects_for(actor=actor))
+
+
+def experiment_pks_by_ids(actor: Actor, ids: list) -> list[int]:
+    """experiments_by_ids' primary keys, sorted. A token's search of one experiment, the
+    everyday case, runs the same query compiled once."""
+    project_id = token_project_allowing(actor, Role.VIEWER)
+    if project_id is None or len(ids) != 1 or str(ids[0]) == "0":
+        return sorted(experiments_by_ids(actor, ids).values_list("pk", flat=True))
+    (pk,) = experiment_pks([str(value) for value in ids])
+    return [row[0] for row in _ONE_EXPERIMENT_OF_PROJECT.rows(pk=pk, project_id=project_id)]
+
+
+def _one_experiment_of_project(pk: int, project_id: int) -> QuerySet:
+    # Projects by pk, as projects_for gives a token whose role came with it.
+    visible = Project.objects.filter(pk=project_id)
+    return Experiment.objects.filter(pk__in=[pk], project__in=visible).values_list("pk")
+
+
+_ONE_EXPERIMENT_OF_PROJECT = CompiledRead(
+    _one_experiment_of_project, pk=-7_654_321, project_id=-7_654_322
+)
 
 
 def run_id_of(fields: Fields) -> str:

@@ -8,7 +8,12 @@ from accounts.access import Actor
 from accounts.models import Role
 from tracking.batch import ParamIn, TagIn
 from tracking.errors import InvalidInput
-from tracking.mlflow_api.base import experiment_by_id, experiments_by_ids, run_id_of, run_of
+from tracking.mlflow_api.base import (
+    experiment_by_id,
+    experiment_pks_by_ids,
+    run_id_of,
+    run_of,
+)
 from tracking.mlflow_api.datasets import run_io_fragments, run_io_out
 from tracking.mlflow_api.wire import (
     VIEW_TYPES,
@@ -80,7 +85,7 @@ def run_restore(request, fields: Fields, actor: Actor) -> dict:
 
 
 def run_search(request, fields: Fields, actor: Actor) -> Encoded:
-    experiments = experiments_by_ids(actor, fields.list("experiment_ids"))
+    experiments = experiment_pks_by_ids(actor, fields.list("experiment_ids"))
     max_results = validate_max_results(fields.int("max_results", default=DEFAULT_MAX_RESULTS))
     runs, next_token = search_runs(
         experiments=experiments,

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 from collections.abc import Sequence
 
 from django.db.models import Count, F, Q, Subquery, Window
 from django.db.models.functions import RowNumber
 
+from mlplatform.db.compiled import CompiledRead
 from tracking.errors import InvalidInput
 from tracking.models import Metric, Run
 from tracking.store import RunRef
@@ -61,13 +63,13 @@ def metric_history_rows(
         raise InvalidInput(
             f"max_results must be between 1 and {MAX_HISTORY_PAGE}.", field="max_results"
         )
-    if isinstance(run, RunRef):
-        # A scalar subquery, evaluated once: joined instead, the planner no longer knows the
-        # points come in the primary key's order and sorts every page.
-        of_run = Q(run_id=Subquery(Run.objects.filter(run.q()).order_by().values("pk")[:1]))
-    else:
-        of_run = Q(run=run)
-    points = Metric.objects.filter(of_run, key=key).order_by(*_POINT_COLUMNS)
+    if isinstance(run, RunRef) and run.pk is None and not page_token:
+        # The first page of a token's read, the everyday case: the same query, compiled once.
+        rows = _first_page_in_project(limit + 1).rows(
+            run_id=run.run_id, project_id=run.project_id, key=key
+        )
+        return _page(rows, limit)
+    points = Metric.objects.filter(_of_run(run), key=key).order_by(*_POINT_COLUMNS)
     if page_token:
         step, timestamp, value, is_nan = _decode_token(page_token)
         # Keyset paging: stable under concurrent appends. The leading step__gte gives the index
@@ -79,7 +81,32 @@ def metric_history_rows(
             | Q(step=step, timestamp=timestamp, value=value, is_nan__gt=is_nan)
         )
         points = points.filter(Q(step__gte=step) & after)
-    page = list(points.values_list(*_POINT_COLUMNS)[: limit + 1])
+    return _page(list(points.values_list(*_POINT_COLUMNS)[: limit + 1]), limit)
+
+
+def _of_run(run: Run | RunRef) -> Q:
+    if isinstance(run, RunRef):
+        # A scalar subquery, evaluated once: joined instead, the planner no longer knows the
+        # points come in the primary key's order and sorts every page.
+        return Q(run_id=Subquery(Run.objects.filter(run.q()).order_by().values("pk")[:1]))
+    return Q(run=run)
+
+
+@functools.lru_cache(maxsize=16)
+def _first_page_in_project(rows: int) -> CompiledRead:
+    """metric_history_rows' first page of a run by MLflow's id in a project, `rows` long (the
+    limit is part of the SQL, and clients ask for a few page sizes)."""
+
+    def build(run_id: str, project_id: int, key: str):
+        of_run = _of_run(RunRef.in_project(run_id, project_id))
+        points = Metric.objects.filter(of_run, key=key).order_by(*_POINT_COLUMNS)
+        return points.values_list(*_POINT_COLUMNS)[:rows]
+
+    return CompiledRead(build, run_id="run-id-sample", project_id=-7_654_321, key="key-sample")
+
+
+def _page(page: list[PointRow], limit: int) -> tuple[list[PointRow], str | None]:
+    """The page and the next one's token, from `limit` + 1 rows."""
     if len(page) <= limit:
         return page, None
     del page[limit:]

@@ -114,10 +114,10 @@ def _sliced(qs: QuerySet) -> Callable[[int, int], list]:
     return lambda start, limit: list(qs[start : start + limit])
 
 
-def _experiment_ids(experiments: Iterable[Experiment]) -> list[int]:
+def _experiment_ids(experiments: Iterable[Experiment | int]) -> list[int]:
     if isinstance(experiments, QuerySet):
         return sorted(experiments.values_list("pk", flat=True))
-    return sorted({experiment.pk for experiment in experiments})
+    return sorted({e if isinstance(e, int) else e.pk for e in experiments})
 
 
 def _runs(
@@ -227,7 +227,7 @@ def _row_page(ids, filter_string, order_by, run_view_type, offset, limit) -> lis
 
 def run_search(
     *,
-    experiments: Iterable[Experiment],
+    experiments: Iterable[Experiment | int],
     filter_string: str | None = "",
     order_by: list[str] | None = None,
     run_view_type: str = "ACTIVE_ONLY",
@@ -236,6 +236,8 @@ def run_search(
     prefetch: bool = True,
 ) -> tuple[list[Run] | list[RunRow], str | None]:
     """One page of matching runs with params, tags and latest metrics, and the next page's token.
+
+    `experiments` (or their pks) are ones the caller may read.
 
     With prefetch=False the page comes as `RunRow`s instead, without params, tags and metrics,
     for callers that write them from rows with `run_details`: a model instance per run, and its
