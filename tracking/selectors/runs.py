@@ -284,12 +284,16 @@ class RunDetails:
         self.with_io: set[int] = set()
 
 
-def _of_runs(pks: list[int]) -> tuple[str, list]:
-    """`run_id IN pks` as SQL and its parameters."""
+def _of_runs(pks: list[int]) -> tuple[str, dict]:
+    """`run_id IN pks` as SQL and its parameters, by name, so every SELECT of the statement
+    shares them."""
     if connection.vendor == "postgresql":
-        # One array parameter: cheaper for psycopg to write and PostgreSQL to parse than a list.
-        return f"{connection.ops.quote_name('run_id')} = ANY(%s)", [pks]
-    return f"{connection.ops.quote_name('run_id')} IN ({', '.join(['%s'] * len(pks))})", pks
+        # One array parameter, written once for all the SELECTs: cheaper for psycopg to write
+        # and PostgreSQL to parse than a list.
+        return f"{connection.ops.quote_name('run_id')} = ANY(%(pks)s)", {"pks": pks}
+    names = [f"r{i}" for i in range(len(pks))]
+    where = ", ".join(f"%({name})s" for name in names)
+    return f"{connection.ops.quote_name('run_id')} IN ({where})", dict(zip(names, pks, strict=True))
 
 
 # What run_details reads, one SELECT per table, their columns in one shape: (kind, run_id, key,
@@ -305,7 +309,7 @@ _DETAIL_SELECTS = (
 )
 
 
-def _details_query(pks: list[int]) -> tuple[str, list]:
+def _details_query(pks: list[int]) -> tuple[str, dict]:
     """Every row run_details reads for the runs, in one statement (one round trip, however many
     tables), by kind, run and key."""
     where, params = _of_runs(pks)
@@ -316,7 +320,7 @@ def _details_query(pks: list[int]) -> tuple[str, list]:
         for kind, model, columns in _DETAIL_SELECTS
     ]
     sql = " UNION ALL ".join(selects) + " ORDER BY 1, 2, 3"
-    return sql, params * len(selects)
+    return sql, params
 
 
 def run_details(runs: list[Run] | list[RunRow]) -> RunDetails:
