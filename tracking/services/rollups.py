@@ -38,10 +38,10 @@ def rollup_widths(points: int) -> list[int]:
 # Integer division on both databases; the block of a negative step is wrong (truncation), so
 # the series only uses rollups when the key's first non-NaN step is not negative. The last
 # point of a block is its highest (step, timestamp, value), MLflow's order for "latest".
-# {blocks} narrows the points to the blocks being written: all of them, or the touched ones.
+# {blocks} narrows the points to the blocks being written: all of them, or a run of touched
+# ones.
 # `WHERE true` is for SQLite, whose parser would otherwise read ON CONFLICT's ON as a join's.
 _REFRESH_SQL = """
-{touched}
 INSERT INTO {rollup} (run_id, key, width, block, count, min, max, first_step, last_step,
                       last_timestamp, last_value, seq)
 SELECT g.run_id, g.key, {width}, g.block, g.n, g.lo, g.hi, g.s0, g.s1,
@@ -65,22 +65,28 @@ ON CONFLICT (run_id, key, width, block) DO UPDATE SET
     first_step = excluded.first_step, last_step = excluded.last_step,
     last_timestamp = excluded.last_timestamp, last_value = excluded.last_value, seq = excluded.seq
 """
-# The blocks that points written after %(since)s fall in (found through the (run, seq) index),
-# and their points through the (run, key, step, ...) index: one step range from the lowest
-# touched block to the highest, which holds those blocks whatever the sign of their steps (a
-# training loop's new points are its last steps), then the blocks themselves. Scalar
-# subqueries rather than a join, so the range is an index condition even while the planner's
-# statistics have not seen the key. A point is never taken out of a block, so a block without
-# new points keeps its row as it is.
-_TOUCHED_CTE = """
-WITH touched AS (
-    SELECT DISTINCT step / {width} AS block FROM {metric}
-    WHERE run_id = %(run)s AND seq > %(since)s AND key = %(key)s AND NOT is_nan
-)"""
-_TOUCHED_WHERE = """
-      AND m.step > (SELECT (MIN(block) - 1) * {width} FROM touched)
-      AND m.step < (SELECT (MAX(block) + 1) * {width} FROM touched)
-      AND m.step / {width} IN (SELECT block FROM touched)"""
+# The runs of consecutive blocks that points written after %(since)s fall in (gaps and
+# islands: a block minus its rank is the same along a run of consecutive blocks). Read first,
+# so each run of blocks is a plain step range on the (run, key, step, ...) index: tested
+# point by point against the touched blocks instead, the planner, whose statistics may not
+# have seen the key yet, chose a nested loop over the points and the blocks.
+_TOUCHED_SQL = """
+SELECT MIN(block), MAX(block) FROM (
+    SELECT block, block - ROW_NUMBER() OVER (ORDER BY block) AS island
+    FROM (SELECT DISTINCT step / {width} AS block FROM {metric}
+          WHERE run_id = %(run)s AND seq > %(since)s AND key = %(key)s AND NOT is_nan) touched
+) islands
+GROUP BY island
+ORDER BY 1
+"""
+# The points of blocks first..last: a step range that holds them whatever the sign of their
+# steps (division truncates), then the blocks themselves.
+_RANGE_WHERE = """
+      AND m.step > (%(first)s - 1) * {width} AND m.step < (%(last)s + 1) * {width}
+      AND m.step / {width} BETWEEN %(first)s AND %(last)s"""
+# Past this many runs of touched blocks (points written all over the key), one range from
+# the first to the last: fewer statements, some blocks written again as they were.
+MAX_RANGES = 16
 
 
 def rollup_refresh(*, run_pk: int, key: str, seq: int, width: int) -> None:
@@ -94,19 +100,21 @@ def rollup_refresh(*, run_pk: int, key: str, seq: int, width: int) -> None:
     """
     rows = MetricRollup.objects.filter(run_id=run_pk, key=key, width=width)
     since = rows.aggregate(since=Max("seq"))["since"]
-    if since is None:
-        touched, blocks = "", ""
-    else:
-        touched, blocks = _TOUCHED_CTE, _TOUCHED_WHERE
     quote = connection.ops.quote_name
-    sql = (
-        _REFRESH_SQL.replace("{touched}", touched)
-        .replace("{blocks}", blocks)
-        .format(
-            rollup=quote(MetricRollup._meta.db_table),
-            metric=quote(Metric._meta.db_table),
-            width=int(width),
-        )
-    )
+    names = {
+        "rollup": quote(MetricRollup._meta.db_table),
+        "metric": quote(Metric._meta.db_table),
+        "width": int(width),
+    }
+    params = {"run": run_pk, "key": key, "seq": seq, "since": since}
     with connection.cursor() as cursor:
-        cursor.execute(sql, {"run": run_pk, "key": key, "seq": seq, "since": since})
+        if since is None:
+            cursor.execute(_REFRESH_SQL.replace("{blocks}", "").format(**names), params)
+            return
+        cursor.execute(_TOUCHED_SQL.format(**names), params)
+        ranges = cursor.fetchall()
+        if len(ranges) > MAX_RANGES:
+            ranges = [(ranges[0][0], ranges[-1][1])]
+        sql = _REFRESH_SQL.replace("{blocks}", _RANGE_WHERE).format(**names)
+        for first, last in ranges:
+            cursor.execute(sql, {**params, "first": first, "last": last})
