@@ -447,9 +447,19 @@ class SummaryProbe:
         "WHERE s.run_id = l.run_id AND s.key = l.key AND s.seq >= l.seq)"
     )
 
+    # Long keys of stopped runs whose chart blocks (10 steps a block, from 1,000 points) are
+    # behind their summary: the worker writes them when a run stops.
+    UNBLOCKED = (
+        "SELECT count(*) FROM tracking_metricsummary s JOIN tracking_run r ON r.id = s.run_id "
+        "WHERE r.status IN ('FINISHED', 'FAILED', 'KILLED') AND s.count - s.nan_count >= 1000 "
+        "AND COALESCE((SELECT max(b.seq) FROM tracking_metricrollup b WHERE b.run_id = s.run_id "
+        "AND b.key = s.key AND b.width = 10), -1) < s.seq"
+    )
+
     def stale_runs(self) -> int:
-        """Runs whose summary is behind their points: the workers' backlog."""
-        return self.conn.execute(self.STALE).fetchone()[0]
+        """Runs whose summary is behind their points, and keys of stopped runs whose chart
+        blocks are behind their summary: the workers' backlog."""
+        return sum(self.conn.execute(query).fetchone()[0] for query in (self.STALE, self.UNBLOCKED))
 
     def count(self, run_id: str, key: str) -> int:
         row = self.conn.execute(self.query, (run_id, key)).fetchone()

@@ -1,6 +1,6 @@
-"""The chart view's blocks: the worker keeps them for long keys, and a chart of many runs reads
-them instead of the points, with the same lines as from the points, only while they are fresh
-and only for runs without NaN."""
+"""The chart view's blocks: the worker keeps them for long keys of runs that have stopped, and a
+chart of many runs reads them instead of the points, with the same lines as from the points,
+only while they are fresh and only for runs without NaN."""
 
 from __future__ import annotations
 
@@ -13,14 +13,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase as HypothesisTestCase
 
+from accounts.access import Actor
 from tests.factories import RunFactory
 from tracking.batch import MetricIn
-from tracking.models import MetricRollup, Run
+from tracking.models import MetricRollup, Run, RunStatus
 from tracking.selectors import charts
 from tracking.selectors.charts import _bucket_rows, runs_series
 from tracking.services import rollups
 from tracking.services.ingest import run_log_batch
-from tracking.services.summaries import summary_compute_runs
+from tracking.services.runs import run_update, run_update_by_id
+from tracking.services.summaries import summary_compute_runs, summary_drain
 
 pytestmark = pytest.mark.django_db
 
@@ -91,7 +93,7 @@ class TestBlocksAndPoints(HypothesisTestCase):
             small_blocks(patch)
             made = []
             for points in runs:
-                run = RunFactory(start_time=0)
+                run = RunFactory(start_time=0, status=RunStatus.FINISHED)
                 # Two writes: the second refreshes only the blocks its points fall in.
                 half = len(points) // 2
                 log(run, points[:half])
@@ -122,7 +124,10 @@ def hundred_steps(run: Run, key: str = "loss", *, nan_at: int | None = None) -> 
 
 
 def test_a_wide_grid_reads_the_blocks_not_the_points(default_experiment):
-    made = [RunFactory(experiment=default_experiment, start_time=0) for _ in range(5)]
+    made = [
+        RunFactory(experiment=default_experiment, start_time=0, status=RunStatus.FINISHED)
+        for _ in range(5)
+    ]
     for run in made:
         hundred_steps(run)
     summary_compute_runs(run_pks=[run.pk for run in made])
@@ -137,7 +142,10 @@ def test_a_wide_grid_reads_the_blocks_not_the_points(default_experiment):
 
 
 def test_a_narrow_grid_reads_the_points(default_experiment):
-    made = [RunFactory(experiment=default_experiment, start_time=0) for _ in range(2)]
+    made = [
+        RunFactory(experiment=default_experiment, start_time=0, status=RunStatus.FINISHED)
+        for _ in range(2)
+    ]
     for run in made:
         hundred_steps(run)
     summary_compute_runs(run_pks=[run.pk for run in made])
@@ -150,7 +158,10 @@ def test_a_narrow_grid_reads_the_points(default_experiment):
 
 
 def test_a_write_after_the_blocks_is_drawn_at_once_from_the_points(default_experiment):
-    fresh, written = (RunFactory(experiment=default_experiment, start_time=0) for _ in range(2))
+    fresh, written = (
+        RunFactory(experiment=default_experiment, start_time=0, status=RunStatus.FINISHED)
+        for _ in range(2)
+    )
     for run in (fresh, written):
         hundred_steps(run)
     summary_compute_runs(run_pks=[fresh.pk, written.pk])
@@ -164,7 +175,10 @@ def test_a_write_after_the_blocks_is_drawn_at_once_from_the_points(default_exper
 
 
 def test_a_run_with_nan_is_read_from_its_points_and_keeps_its_gap(default_experiment):
-    clean, broken = (RunFactory(experiment=default_experiment, start_time=0) for _ in range(2))
+    clean, broken = (
+        RunFactory(experiment=default_experiment, start_time=0, status=RunStatus.FINISHED)
+        for _ in range(2)
+    )
     hundred_steps(clean)
     hundred_steps(broken, nan_at=50)
     summary_compute_runs(run_pks=[clean.pk, broken.pk])
@@ -177,7 +191,7 @@ def test_a_run_with_nan_is_read_from_its_points_and_keeps_its_gap(default_experi
 
 
 def test_negative_steps_are_read_from_the_points(default_experiment):
-    run = RunFactory(experiment=default_experiment, start_time=0)
+    run = RunFactory(experiment=default_experiment, start_time=0, status=RunStatus.FINISHED)
     log(run, [(s, 1000, float(s)) for s in range(-50, 50)])
     summary_compute_runs(run_pks=[run.pk])
 
@@ -189,8 +203,8 @@ def test_negative_steps_are_read_from_the_points(default_experiment):
     assert series[run.pk].x[0] == -41
 
 
-def test_blocks_are_kept_at_their_own_width_beside_the_long_histories(default_experiment):
-    run = RunFactory(experiment=default_experiment, start_time=0)
+def test_blocks_are_kept_for_long_keys_of_stopped_runs(default_experiment):
+    run = RunFactory(experiment=default_experiment, start_time=0, status=RunStatus.FINISHED)
     hundred_steps(run)
     hundred_steps(run, key="short")
     log(run, [(s, 1000, 1.0) for s in range(7)], key="tiny")
@@ -200,5 +214,25 @@ def test_blocks_are_kept_at_their_own_width_beside_the_long_histories(default_ex
     kept = {(r.key, r.width) for r in MetricRollup.objects.filter(run=run)}
     assert kept == {("loss", BLOCK), ("short", BLOCK)}  # not "tiny": 7 points
     assert MetricRollup.objects.filter(run=run, key="loss").count() == 25
-    # The long histories' rollups start far later.
-    assert rollups.rollup_widths(rollups.ROLLUP_MIN_POINTS) == [BLOCK, rollups.ROLLUP_STEPS]
+
+
+def test_a_run_gets_its_blocks_when_it_stops(
+    default_experiment, alice, alice_token, django_capture_on_commit_callbacks
+):
+    by_token = Actor(user=alice, token=alice_token[0])
+    for finish in (
+        lambda run: run_update(actor=Actor(user=alice), run=run, status=RunStatus.FINISHED),
+        lambda run: run_update_by_id(actor=by_token, run_id=run.run_id, status="KILLED"),
+    ):
+        run = RunFactory(experiment=default_experiment, start_time=0)
+        hundred_steps(run)
+        summary_compute_runs(run_pks=[run.pk])
+        # While it runs, its blocks would lag its writes: the chart reads its points.
+        assert not MetricRollup.objects.filter(run=run).exists()
+
+        with django_capture_on_commit_callbacks(execute=True):
+            finish(run)
+        summary_drain()
+
+        assert MetricRollup.objects.filter(run=run, width=BLOCK).count() == 25
+        assert set(charts.fresh_chart_blocks(run_pks=[run.pk], key="loss")) == {run.pk}

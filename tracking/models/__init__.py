@@ -4,6 +4,7 @@ from tracking.models.artifacts import ArtifactDeletion
 from tracking.models.common import (
     DEFAULT_EXPERIMENT_NAME,
     INDEXED_VALUE_LENGTH,
+    STOPPED_STATUSES,
     Lifecycle,
     RunStatus,
     new_run_id,
@@ -27,6 +28,7 @@ from tracking.models.runs import Experiment, ExperimentTag, Param, Run, RunTag
 __all__ = [
     "DEFAULT_EXPERIMENT_NAME",
     "INDEXED_VALUE_LENGTH",
+    "STOPPED_STATUSES",
     "ArtifactDeletion",
     "Dataset",
     "Experiment",

@@ -49,3 +49,7 @@ class RunStatus(models.TextChoices):
     FINISHED = "FINISHED", "Finished"
     FAILED = "FAILED", "Failed"
     KILLED = "KILLED", "Killed"
+
+
+# A run in one of these has stopped writing: its points are what they will be.
+STOPPED_STATUSES = (RunStatus.FINISHED, RunStatus.FAILED, RunStatus.KILLED)

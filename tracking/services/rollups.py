@@ -20,19 +20,10 @@ ROLLUP_STEPS = 100
 # (tens of milliseconds), so shorter keys get no rollups and cost the worker nothing more.
 ROLLUP_MIN_POINTS = 50_000
 # The chart view's blocks: its grid is rounded to whole blocks, so a block as wide as a bucket of
-# a hundred runs of a thousand steps; a key this long costs its run a tenth more rows.
+# a hundred runs of a thousand steps; a key this long costs its run a tenth more rows. Kept for
+# runs that have stopped (tracking.services.summaries).
 CHART_BLOCK_STEPS = 10
 CHART_BLOCK_MIN_POINTS = 1_000
-
-
-def rollup_widths(points: int) -> list[int]:
-    """The block widths a key of `points` non-NaN points is kept at."""
-    widths = []
-    if points >= CHART_BLOCK_MIN_POINTS:
-        widths.append(CHART_BLOCK_STEPS)
-    if points >= ROLLUP_MIN_POINTS and ROLLUP_STEPS not in widths:
-        widths.append(ROLLUP_STEPS)
-    return widths
 
 
 # Integer division on both databases; the block of a negative step is wrong (truncation), so

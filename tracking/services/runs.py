@@ -12,9 +12,10 @@ from accounts.models import AuditAction, Role
 from tracking import store
 from tracking.batch import TagIn
 from tracking.errors import InvalidInput, NotFound
-from tracking.models import Experiment, Lifecycle, Run, RunStatus, RunTag, now_ms
+from tracking.models import STOPPED_STATUSES, Experiment, Lifecycle, Run, RunStatus, RunTag, now_ms
 from tracking.selectors.lookups import experiment_for_user, run_for_user
 from tracking.services.ingest import run_link_parent, run_log_batch
+from tracking.services.summaries import summary_mark_dirty
 from tracking.store import RunRef
 from tracking.validation import (
     NOTE_TAG,
@@ -142,6 +143,7 @@ def run_update_by_id(
             run=RunRef.in_project(run_id, project_id), status=status, end_time=end_time
         )
         if run is not None:
+            _stopped(run.pk, status)
             return run
     run = run_for_user(actor=actor, run_id=run_id, need=Role.EDITOR)
     return run_update(actor=actor, run=run, status=status, end_time=end_time, name=name)
@@ -188,7 +190,14 @@ def run_update(
             if stored is None:
                 raise NotFound(f"Run '{run.run_id}' not found.")
             run.status, run.end_time = stored.status, stored.end_time
+            _stopped(run.pk, status)
     return run
+
+
+def _stopped(run_pk: int, status: str | None) -> None:
+    """A run that stops gets its chart blocks from the summary worker, once committed."""
+    if status in STOPPED_STATUSES:
+        transaction.on_commit(lambda: summary_mark_dirty(run_pk))
 
 
 # Soft delete and restore are reversible and what MLflow clients with a write token call, so

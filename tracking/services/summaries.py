@@ -16,12 +16,21 @@ import math
 
 from django.conf import settings
 from django.db import DataError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from tracking.dirty_runs import dirty_runs
-from tracking.models import LatestMetric, Metric, MetricRollup, MetricSummary, Run
+from tracking.models import (
+    STOPPED_STATUSES,
+    LatestMetric,
+    Metric,
+    MetricRollup,
+    MetricSummary,
+    Run,
+)
 from tracking.selectors.summaries import SUMMARY_FIELDS, stale_latest_metrics
-from tracking.services.rollups import rollup_refresh, rollup_widths
+from tracking.services import rollups
+from tracking.services.rollups import rollup_refresh
 
 logger = logging.getLogger(__name__)
 
@@ -266,25 +275,46 @@ def _upsert(*, summaries: list[MetricSummary]) -> None:
 
 
 def summary_compute_runs(*, run_pks: list[int]) -> int:
-    """Recompute the summary of every stale key of the runs, all read in one statement; returns
-    how many were written."""
+    """Recompute the summary of every stale key of the runs, all read in one statement, and
+    the chart blocks of the stopped ones; returns how many summaries were written."""
     if not run_pks:
         return 0
     with transaction.atomic():
         _lock_runs(run_pks)
         rows = _read(run_pks=run_pks)
-        if not rows:
-            return 0
         now = timezone.now()
         # Count, min, max and sum merge: reading only the points written since the last summary
         # keeps a summary of a long run as cheap as one of a short run, in flat memory (one
         # row per key).
         summaries = [_summary(row=row, computed_at=now) for row in rows]
-        _upsert(summaries=summaries)
+        if summaries:
+            _upsert(summaries=summaries)
         for summary in summaries:
-            for width in rollup_widths(summary.count - summary.nan_count):
-                rollup_refresh(run_pk=summary.run_id, key=summary.key, seq=summary.seq, width=width)
+            if summary.count - summary.nan_count >= rollups.ROLLUP_MIN_POINTS:
+                rollup_refresh(
+                    run_pk=summary.run_id,
+                    key=summary.key,
+                    seq=summary.seq,
+                    width=rollups.ROLLUP_STEPS,
+                )
+        _refresh_chart_blocks(run_pks=run_pks)
     return len(summaries)
+
+
+def _refresh_chart_blocks(*, run_pks: list[int]) -> None:
+    """Bring the chart blocks of the long keys of the runs that have stopped up to their
+    summaries. A running run's blocks would lag its writes anyway, so the chart view reads its
+    points; kept while runs ran, the blocks cost batched ingestion a fifth of its throughput.
+    Finishing a run marks it dirty (tracking.services.runs), which brings it here."""
+    long_keys = (
+        MetricSummary.objects.filter(run_id__in=run_pks, run__status__in=STOPPED_STATUSES)
+        .annotate(points=F("count") - F("nan_count"))
+        .filter(points__gte=rollups.CHART_BLOCK_MIN_POINTS)
+        .order_by()
+        .values_list("run_id", "key", "seq")
+    )
+    for run_pk, key, seq in long_keys:
+        rollup_refresh(run_pk=run_pk, key=key, seq=seq, width=rollups.CHART_BLOCK_STEPS)
 
 
 def summary_compute(*, run_pk: int) -> int:
