@@ -5,6 +5,7 @@ must never see anything of P.
 """
 
 import shutil
+from collections import Counter
 
 import pytest
 from rest_framework.test import APIClient
@@ -15,6 +16,16 @@ from tests.factories import make_token
 from tracking.dirty_runs import DIRTY_KEY, DRAIN_KEY, RedisDirtyRuns, dirty_runs
 from tracking.services import summaries
 from tracking.services.projects import project_create
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids):
+    """pytest-xdist hands tests to its workers by node id and runs one test per id, so tests
+    sharing an id would silently not run (pytest 9.2 gives schemathesis's per-operation tests
+    one id)."""
+    shared = sorted(nodeid for nodeid, n in Counter(ids).items() if n > 1)
+    if shared:
+        pytest.exit(f"tests share a node id and would not all run: {shared}", returncode=4)
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -31,7 +31,8 @@ pytestmark = pytest.mark.e2e
 ADMIN_HINT = "No admin account exists yet"
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/mlp_cli_e2e"
-REDIS_URL = "redis://127.0.0.1:6379/1"
+# The test run's own Redis database (a worker's own under xdist, tests/settings.py), else 1.
+REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/1"
 STRONG_PASSWORD = "correct-Horse-battery-staple-42"
 
 
@@ -259,7 +260,8 @@ def postgres_url():
 
 @pytest.fixture
 def redis_url():
-    """Redis database 1, emptied before and after, so no earlier run's messages are consumed."""
+    """The run's Redis database, emptied before and after, so no earlier test's messages are
+    consumed."""
     client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
     try:
         client.ping()

@@ -40,8 +40,8 @@ def database_url() -> str:
 def flush_broker() -> None:
     """Drop every queued message and pending marker, as a flushed Redis would.
 
-    With Redis this is FLUSHDB of the configured database only (db 6 on a shared machine, the
-    CI's own db there); the embedded broker loses its message files and its file cache.
+    With Redis this is FLUSHDB of this test process's own database only (each xdist worker has
+    its own, tests/settings.py); the embedded broker loses its message files and its file cache.
     """
     if settings.REDIS_URL:
         redis.Redis.from_url(settings.REDIS_URL).flushdb()
