@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from django.core.cache import cache
 from django.db import connection
 
 from mlplatform.celery import app as celery_app
+from tracking.dirty_runs import dirty_runs
 
 READY_TIMEOUT = 30
 STOP_TIMEOUT = 1
@@ -41,13 +43,17 @@ def flush_broker() -> None:
     """Drop every queued message and pending marker, as a flushed Redis would.
 
     With Redis this is FLUSHDB of this test process's own database only (each xdist worker has
-    its own, tests/settings.py); the embedded broker loses its message files and its file cache.
+    its own, tests/settings.py); the embedded broker loses its message files, its file cache and
+    the dirty-run marks with their drain marker, which FLUSHDB takes with it in Redis.
     """
     if settings.REDIS_URL:
         redis.Redis.from_url(settings.REDIS_URL).flushdb()
     else:
         celery_app.control.purge()
         cache.clear()
+        marks = dirty_runs()
+        shutil.rmtree(marks.folder, ignore_errors=True)
+        marks.marker.unlink(missing_ok=True)
 
 
 class Worker:
