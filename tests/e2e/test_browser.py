@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 from tests.frontend.seed import seed_experiment
 
@@ -57,6 +58,10 @@ def page(live_server):
         page = context.new_page()
         page.set_default_timeout(15_000)
         yield page
+        # While Playwright's event loop runs, Django keeps the test's connection apart from the
+        # thread's, and nothing else closes it: open, it keeps PostgreSQL from dropping the
+        # test database at the end of the run.
+        connections.close_all()
         context.close()
         browser.close()
 

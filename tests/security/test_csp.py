@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from django.db import connections
 from django.urls import reverse
 
 from accounts.access import Actor
@@ -105,6 +106,10 @@ def browser_page(live_server):
             lambda message: message.type == "error" and page.console_errors.append(message.text),
         )
         yield page
+        # While Playwright's event loop runs, Django keeps the test's connection apart from the
+        # thread's, and nothing else closes it: open, it keeps PostgreSQL from dropping the
+        # test database at the end of the run.
+        connections.close_all()
         context.close()
         browser.close()
 
