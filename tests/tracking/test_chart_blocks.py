@@ -123,14 +123,20 @@ def hundred_steps(run: Run, key: str = "loss", *, nan_at: int | None = None) -> 
     )
 
 
-def test_a_wide_grid_reads_the_blocks_not_the_points(default_experiment):
+def summarised_runs(experiment, count: int) -> list[Run]:
+    """Finished runs of 100 steps of "loss", summarised, so they have their chart blocks."""
     made = [
-        RunFactory(experiment=default_experiment, start_time=0, status=RunStatus.FINISHED)
-        for _ in range(5)
+        RunFactory(experiment=experiment, start_time=0, status=RunStatus.FINISHED)
+        for _ in range(count)
     ]
     for run in made:
         hundred_steps(run)
     summary_compute_runs(run_pks=[run.pk for run in made])
+    return made
+
+
+def test_a_wide_grid_reads_the_blocks_not_the_points(default_experiment):
+    made = summarised_runs(default_experiment, 5)
 
     with CaptureQueriesContext(connection) as queries:
         series, grid = runs_series(runs=made, key="loss", points=10)
@@ -142,13 +148,7 @@ def test_a_wide_grid_reads_the_blocks_not_the_points(default_experiment):
 
 
 def test_a_narrow_grid_reads_the_points(default_experiment):
-    made = [
-        RunFactory(experiment=default_experiment, start_time=0, status=RunStatus.FINISHED)
-        for _ in range(2)
-    ]
-    for run in made:
-        hundred_steps(run)
-    summary_compute_runs(run_pks=[run.pk for run in made])
+    made = summarised_runs(default_experiment, 2)
 
     with CaptureQueriesContext(connection) as queries:
         _, grid = runs_series(runs=made, key="loss", points=100)
