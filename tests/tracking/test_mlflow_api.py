@@ -516,6 +516,35 @@ def test_search_ignores_other_projects_experiments(api_client, alice_token, othe
     assert body == {}
 
 
+def test_a_token_search_of_several_experiments_keeps_to_its_project(
+    api_client, alice_token, default_experiment, other_project, charlie
+):
+    # The token's experiments are not looked up first: the search's own query keeps to its
+    # project, across pages too.
+    own = [RunFactory(experiment=default_experiment) for _ in range(3)]
+    RunFactory(experiment=other_project.experiments.get(), user=charlie)
+    ids = [str(default_experiment.pk), str(other_project.experiments.get().pk), "999999"]
+    payload = {"experiment_ids": ids, "max_results": 2}
+    first = ok(call(api_client, "post", "runs/search", alice_token[1], payload))
+    payload["page_token"] = first["next_page_token"]
+    second = ok(call(api_client, "post", "runs/search", alice_token[1], payload))
+    found = [r["info"]["run_id"] for r in first["runs"] + second["runs"]]
+    assert sorted(found) == sorted(run.run_id for run in own)
+    assert "next_page_token" not in second
+
+
+def test_a_token_search_is_two_queries(
+    api_client, alice_token, default_experiment, django_assert_num_queries
+):
+    RunFactory(experiment=default_experiment)
+    payload = {"experiment_ids": [str(default_experiment.pk)], "filter": "attributes.status != 'x'"}
+    ok(call(api_client, "post", "runs/search", alice_token[1], payload))  # the token, cached
+    # The page of runs (its experiments' project checked in it), then their details.
+    with django_assert_num_queries(2):
+        body = ok(call(api_client, "post", "runs/search", alice_token[1], payload))
+    assert len(body["runs"]) == 1
+
+
 def test_logged_models_search_without_models_is_empty(api_client, alice_token, run):
     body = {"experiment_ids": [str(run.experiment_id)]}
     assert ok(call(api_client, "post", "logged-models/search", alice_token[1], body)) == {}

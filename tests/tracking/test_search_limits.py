@@ -188,7 +188,7 @@ def test_the_largest_cached_search_keeps_each_entry_small():
     while len(" and ".join([*parts, f"metrics.m{len(parts)} > 0"])) <= budget:
         parts.append(f"metrics.m{len(parts)} > 0")
     ids = tuple(range(run_selectors._CACHED_EXPERIMENTS))
-    key = (ids, " and ".join(parts), order_by, "ACTIVE_ONLY", 0, 50_001)
+    key = (ids, " and ".join(parts), order_by, "ACTIVE_ONLY", None, 0, 50_001)
     assert run_selectors._cacheable(*key[:3])
 
     sql, params = run_selectors._compile_row_page(*key)

@@ -17,7 +17,6 @@ from rest_framework.authentication import SessionAuthentication
 from accounts.access import Actor, projects_for, require_role, token_project_allowing
 from accounts.authentication import ApiTokenAuthentication
 from accounts.models import Project, Role
-from mlplatform.db.compiled import CompiledRead
 from mlplatform.db.errors import UNAVAILABLE_MESSAGE, database_unavailable
 from tracking.errors import AlreadyExists, InvalidInput, NotFound, Unavailable
 from tracking.mlflow_api.wire import Fields, dumps
@@ -195,25 +194,17 @@ def experiments_by_ids(actor: Actor, ids: list) -> QuerySet[Experiment]:
     return Experiment.objects.filter(pk__in=pks, project__in=projects_for(actor=actor))
 
 
-def experiment_pks_by_ids(actor: Actor, ids: list) -> list[int]:
-    """experiments_by_ids' primary keys, sorted. A token's search of one experiment, the
-    everyday case, runs the same query compiled once."""
+def experiment_scope(actor: Actor, ids: list) -> tuple[list[int], int | None]:
+    """What a search of MLflow's experiment ids may read: experiment pks, sorted, and the
+    project they must be in, or None when the pks are already the visible ones.
+
+    A token whose role came with it (every MLflow client's case) reads its own project, which
+    the search's query checks itself; anyone else's experiments are looked up first.
+    """
     project_id = token_project_allowing(actor, Role.VIEWER)
-    if project_id is None or len(ids) != 1 or str(ids[0]) == "0":
-        return sorted(experiments_by_ids(actor, ids).values_list("pk", flat=True))
-    (pk,) = experiment_pks([str(value) for value in ids])
-    return [row[0] for row in _ONE_EXPERIMENT_OF_PROJECT.rows(pk=pk, project_id=project_id)]
-
-
-def _one_experiment_of_project(pk: int, project_id: int) -> QuerySet:
-    # Projects by pk, as projects_for gives a token whose role came with it.
-    visible = Project.objects.filter(pk=project_id)
-    return Experiment.objects.filter(pk__in=[pk], project__in=visible).values_list("pk")
-
-
-_ONE_EXPERIMENT_OF_PROJECT = CompiledRead(
-    _one_experiment_of_project, pk=-7_654_321, project_id=-7_654_322
-)
+    if project_id is None or "0" in [str(value) for value in ids]:
+        return sorted(experiments_by_ids(actor, ids).values_list("pk", flat=True)), None
+    return sorted(set(experiment_pks([str(value) for value in ids]))), project_id
 
 
 def run_id_of(fields: Fields) -> str:

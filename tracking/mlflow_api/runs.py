@@ -10,7 +10,7 @@ from tracking.batch import ParamIn, TagIn
 from tracking.errors import InvalidInput
 from tracking.mlflow_api.base import (
     experiment_by_id,
-    experiment_pks_by_ids,
+    experiment_scope,
     run_id_of,
     run_of,
 )
@@ -85,7 +85,7 @@ def run_restore(request, fields: Fields, actor: Actor) -> dict:
 
 
 def run_search(request, fields: Fields, actor: Actor) -> Encoded:
-    experiments = experiment_pks_by_ids(actor, fields.list("experiment_ids"))
+    experiments, project_id = experiment_scope(actor, fields.list("experiment_ids"))
     max_results = validate_max_results(fields.int("max_results", default=DEFAULT_MAX_RESULTS))
     runs, next_token = search_runs(
         experiments=experiments,
@@ -95,6 +95,7 @@ def run_search(request, fields: Fields, actor: Actor) -> Encoded:
         max_results=max_results,
         page_token=fields.str("page_token") or None,
         prefetch=False,
+        project_id=project_id,
     )
     details = run_details(runs)
     io = run_io_fragments([run.pk for run in runs if run.pk in details.with_io])

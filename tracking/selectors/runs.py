@@ -121,9 +121,15 @@ def _experiment_ids(experiments: Iterable[Experiment | int]) -> list[int]:
 
 
 def _runs(
-    experiment_ids: list[int], filter_string: str | None, order_by, run_view_type: str
+    experiment_ids: list[int],
+    filter_string: str | None,
+    order_by,
+    run_view_type: str,
+    project_id: int | None = None,
 ) -> QuerySet[Run]:
     qs = Run.objects.filter(experiment__in=experiment_ids, lifecycle__in=_lifecycles(run_view_type))
+    if project_id is not None:
+        qs = qs.filter(experiment__project_id=project_id)
     qs = filter_and_order_runs(qs, filter_string, order_by)
     return qs.select_related("experiment", "user")
 
@@ -181,6 +187,7 @@ def _compile_row_page(
     filter_string: str,
     order_by: tuple[str, ...],
     run_view_type: str,
+    project_id: int | None,
     offset: int,
     limit: int,
 ) -> tuple[str, tuple]:
@@ -192,7 +199,7 @@ def _compile_row_page(
     # The username by a subquery, not a join: one table fewer for the planner to order.
     username = User.objects.filter(pk=OuterRef("user_id")).values("username")[:1]
     qs = (
-        _runs(list(ids), filter_string, list(order_by), run_view_type)
+        _runs(list(ids), filter_string, list(order_by), run_view_type, project_id)
         .annotate(username=Subquery(username))
         .values_list(*_ROW_FIELDS)[offset : offset + limit]
     )
@@ -212,8 +219,18 @@ def _cacheable(ids: tuple[int, ...], filter_string: object, order_by: tuple) -> 
     return length <= _CACHED_SEARCH_LENGTH and len(ids) <= _CACHED_EXPERIMENTS
 
 
-def _row_page(ids, filter_string, order_by, run_view_type, offset, limit) -> list[RunRow]:
-    key = (tuple(ids), filter_string or "", tuple(order_by or ()), run_view_type, offset, limit)
+def _row_page(
+    ids, filter_string, order_by, run_view_type, project_id, offset, limit
+) -> list[RunRow]:
+    key = (
+        tuple(ids),
+        filter_string or "",
+        tuple(order_by or ()),
+        run_view_type,
+        project_id,
+        offset,
+        limit,
+    )
     compile_ = _row_page_sql if _cacheable(*key[:3]) else _compile_row_page
     try:
         sql, params = compile_(*key)
@@ -234,10 +251,13 @@ def run_search(
     max_results: int = 1000,
     page_token: str | None = None,
     prefetch: bool = True,
+    project_id: int | None = None,
 ) -> tuple[list[Run] | list[RunRow], str | None]:
     """One page of matching runs with params, tags and latest metrics, and the next page's token.
 
-    `experiments` (or their pks) are ones the caller may read.
+    `experiments` (or their pks) are ones the caller may read, or, with `project_id`, those of
+    them in that project: the caller's access rule settled which project the actor may read,
+    and the search's own query keeps to it, with no query of its own to find the experiments.
 
     With prefetch=False the page comes as `RunRow`s instead, without params, tags and metrics,
     for callers that write them from rows with `run_details`: a model instance per run, and its
@@ -255,12 +275,14 @@ def run_search(
     offset = _page_offset(page_token, query_hash)
     if not prefetch:
         return _page(
-            lambda start, n: _row_page(ids, filter_string, order_by, run_view_type, start, n),
+            lambda start, n: _row_page(
+                ids, filter_string, order_by, run_view_type, project_id, start, n
+            ),
             offset=offset,
             max_results=max_results,
             query_hash=query_hash,
         )
-    qs = _runs(ids, filter_string, order_by, run_view_type)
+    qs = _runs(ids, filter_string, order_by, run_view_type, project_id)
     runs, next_token = _page(
         _sliced(qs), offset=offset, max_results=max_results, query_hash=query_hash
     )
