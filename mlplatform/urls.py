@@ -17,15 +17,15 @@ API_DOCS = {"permission_classes": [IsAuthenticated]}
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("health", health, name="health"),
-    # The registry's routes first: tracking's end with the catch-all for unknown endpoints.
-    path("api/2.0/mlflow/", include("registry.mlflow_api")),
+    # Tracking's routes first: the client calls them most. Neither ends with a catch-all.
     path("api/2.0/mlflow/", include("tracking.mlflow_api.urls")),
+    path("api/2.0/mlflow/", include("registry.mlflow_api")),
     path("api/2.0/mlflow-artifacts/", include("tracking.mlflow_api.artifact_urls")),
     path("api/3.0/mlflow/server-info", server_info, name="mlflow-server-info"),
     # MLflow's server answers every endpoint under /ajax-api too (its web UI calls those), plus
     # a few routes only there.
-    path("ajax-api/2.0/mlflow/", include("registry.mlflow_api")),
     path("ajax-api/2.0/mlflow/", include("tracking.mlflow_api.ajax_urls")),
+    path("ajax-api/2.0/mlflow/", include("registry.mlflow_api")),
     path("ajax-api/2.0/mlflow-artifacts/", include("tracking.mlflow_api.artifact_urls")),
     path("ajax-api/3.0/mlflow/server-info", server_info, name="mlflow-server-info-ajax"),
     path("get-artifact", ajax_views.get_artifact),

@@ -332,8 +332,7 @@ def version_download_uri(request, fields: Fields, actor: Actor) -> dict:
     return {"artifact_uri": _version(fields, actor).storage_location}
 
 
-# The same table serves /api/2.0/mlflow/ and /ajax-api/2.0/mlflow/ (mlplatform.urls includes
-# it before tracking's catch-all).
+# The same table serves /api/2.0/mlflow/ and /ajax-api/2.0/mlflow/ (mlplatform.urls).
 urlpatterns = [
     path("registered-models/create", endpoint(model_create, "post")),
     path("registered-models/get", endpoint(model_get, "get")),

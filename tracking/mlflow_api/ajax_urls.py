@@ -15,6 +15,5 @@ urlpatterns = [
         "logged-models/<str:model_id>/artifacts/files",
         logged_models.ModelArtifactFile.as_view(),
     ),
-    # Last: it ends with the catch-all for unknown endpoints.
     *tracking_patterns,
 ]
