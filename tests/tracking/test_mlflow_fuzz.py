@@ -14,7 +14,7 @@ import json
 import pytest
 from django.db.models import Count, Subquery, Value
 from django.db.models.functions import Coalesce
-from django.urls import URLPattern
+from django.urls import URLPattern, URLResolver
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase as HypothesisTestCase
@@ -58,16 +58,18 @@ def _fields_read_by(handler) -> list[str]:
     return sorted({*named, "run_id", "experiment_id"})
 
 
-def _endpoints() -> list[tuple[str, list[str], list[str]]]:
+def _endpoints(patterns=None, prefix=PREFIX) -> list[tuple[str, list[str], list[str]]]:
     """(path, methods, fields) of every MLflow endpoint, from the URL configuration."""
     found = []
-    for pattern in mlflow_urls.urlpatterns:
-        if isinstance(pattern, URLPattern) and not str(pattern.pattern).startswith("^"):
+    for pattern in mlflow_urls.urlpatterns if patterns is None else patterns:
+        if isinstance(pattern, URLResolver):
+            found += _endpoints(pattern.url_patterns, prefix + str(pattern.pattern))
+        elif isinstance(pattern, URLPattern) and not str(pattern.pattern).startswith("^"):
             initkwargs = pattern.callback.view_initkwargs
             methods = [m for m in initkwargs["http_method_names"] if m != "options"]
             handler = initkwargs.get("handler")
             fields = _fields_read_by(handler) if handler else FIELDS
-            found.append((PREFIX + str(pattern.pattern), methods, fields))
+            found.append((prefix + str(pattern.pattern), methods, fields))
     return found
 
 
