@@ -201,10 +201,11 @@ def experiment_scope(actor: Actor, ids: list) -> tuple[list[int], int | None]:
     A token whose role came with it (every MLflow client's case) reads its own project, which
     the search's query checks itself; anyone else's experiments are looked up first.
     """
+    ids = [str(value) for value in ids]
     project_id = token_project_allowing(actor, Role.VIEWER)
-    if project_id is None or "0" in [str(value) for value in ids]:
+    if project_id is None or "0" in ids:
         return sorted(experiments_by_ids(actor, ids).values_list("pk", flat=True)), None
-    return sorted(set(experiment_pks([str(value) for value in ids]))), project_id
+    return sorted(set(experiment_pks(ids))), project_id
 
 
 def run_id_of(fields: Fields) -> str:

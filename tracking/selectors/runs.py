@@ -363,8 +363,8 @@ def run_details(runs: list[Run] | list[RunRow]) -> RunDetails:
         for start in range(0, len(pks), _PREFETCH_CHUNK):
             cursor.execute(*_details_query(pks[start : start + _PREFETCH_CHUNK]))
             found = cursor.fetchall()
-            # Sorted here, by kind, run and key: PostgreSQL's sort of a page's rows took ten
-            # times as long (2 ms for 100 runs), most of it comparing keys in the collation.
+            # Sorted here, by kind, run and key: PostgreSQL's ORDER BY of a 100-run page cost
+            # about 2 ms, Python's sort of the same, nearly sorted rows 0.1 to 0.2 ms.
             found.sort(key=_DETAIL_ORDER)
             for (kind, run_pk), rows in groupby(found, key=itemgetter(0, 1)):
                 if kind == _PARAM:
