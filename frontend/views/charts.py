@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_safe
 
 from frontend import selectors
-from frontend.views.common import get_experiment
+from frontend.views.common import chart_data_response, get_experiment
 from frontend.views.metrics import BadParameter, int_param, series_request
 from tracking.models import Run, RunStatus
 from tracking.search import SearchError
@@ -170,4 +170,4 @@ def experiment_charts_series(request, slug: str, experiment_id: int):
         ]
         grid_out = {"lo": grid.lo, "width": grid.width} if grid else None
         charts.append({"key": key, "grid": grid_out, "runs": payload})
-    return JsonResponse({"x_axis": x, "charts": charts})
+    return chart_data_response({"x_axis": x, "charts": charts})

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import posixpath
 
-from django.http import Http404
+import orjson
+from django.http import Http404, HttpResponse
 
 from accounts.access import Actor, project_for, role_in
 from accounts.models import Project, Role
@@ -59,3 +60,13 @@ def folder_listing(folder: str, entries) -> dict:
             for e in entries
         ],
     }
+
+
+def chart_data_response(payload: dict) -> HttpResponse:
+    """A chart's data as JSON, a float that is not finite (a diverged loss) written as null.
+
+    The charts draw null as a gap, as they draw NaN. The standard library writes `Infinity`,
+    which is no JSON: the browser refused the whole answer, and every chart of the request
+    with it. orjson also writes the chart view's 200,000 numbers in a fraction of the time.
+    """
+    return HttpResponse(orjson.dumps(payload), content_type="application/json")

@@ -8,7 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 
-from frontend.views.common import can_edit, get_run
+from frontend.views.common import can_edit, chart_data_response, get_run
 from tracking.errors import InvalidInput
 from tracking.models import LatestMetric, Metric, MetricSummary, Run
 from tracking.selectors.series import MAX_POINTS, X_AXES, metric_series
@@ -66,7 +66,7 @@ def series_json(request, slug: str, run_id: str):
     columns = ("x", "step", "timestamp", "last", "min", "max", "count")
     data = {name: [getattr(b, name) for b in buckets] for name in columns}
     nan_x = _nan_positions(run=run, key=key, x=x, **ranges)
-    return JsonResponse(
+    return chart_data_response(
         {
             "run_id": run.run_id,
             "run_name": run.name,

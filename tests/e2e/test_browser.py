@@ -433,6 +433,47 @@ def test_nan_is_a_gap_and_a_count(page, live_server, project, default_experiment
     assert row.split()[-1] == "20"
 
 
+def test_a_diverged_run_charts_with_gaps_where_it_is_infinite(
+    page, live_server, project, default_experiment, alice
+):
+    import math
+
+    from tests.frontend.seed import T0, add_metric, make_run
+
+    same = {"optimizer": "adam"}
+    diverged = make_run(default_experiment, name="diverged", user=alice, start=T0, params=same)
+    values = [1 / (i + 1) for i in range(50)]
+    values[20], values[30] = math.inf, -math.inf
+    add_metric(diverged, "loss", values)
+    steady = make_run(default_experiment, name="steady", user=alice, start=T0 + 1000, params=same)
+    add_metric(steady, "loss", [1 / (i + 2) for i in range(50)])
+    base = live_server.url
+    log_in(page, base)
+
+    # Each run its own line: the infinite points are gaps, the rest is drawn.
+    page.goto(f"{base}/p/alpha/e/{default_experiment.pk}/charts/")
+    card = '.chart-card[data-key="loss"]'
+    wait_for_js(page, f"document.querySelector('{card}').dataset.state === 'drawn'")
+    nulls = page.eval_on_selector(
+        f"{card} .chart",
+        "c => c.uplot.data.slice(1).map(ys => c.uplot.data[0].filter((x, i) => ys[i] === null))",
+    )
+    assert sorted(nulls) == [[], [20, 30]]
+
+    # Grouped: the group's mean skips them, and stays a number everywhere.
+    page.goto(f"{base}/p/alpha/e/{default_experiment.pk}/charts/?group_by=params.optimizer")
+    wait_for_js(page, f"document.querySelector('{card}').dataset.state === 'drawn'")
+    means = page.eval_on_selector(f"{card} .chart", "c => c.uplot.data[1]")
+    assert len(means) == 50 and all(isinstance(v, int | float) for v in means)
+    assert means[20] == pytest.approx(1 / 22)
+
+    # The run's own metric page draws too.
+    page.goto(f"{base}/p/alpha/runs/{diverged.run_id}/metrics/loss/")
+    wait_for_js(page, "document.querySelector('#metric-chart').dataset.axis === 'step'")
+    assert canvas_has_ink(page, "#metric-chart canvas")
+    shot(page, "13b-diverged-run-gaps")
+
+
 def test_markdown_renders_and_a_script_in_a_description_does_not_run(
     page, live_server, project, default_experiment, alice
 ):

@@ -242,3 +242,33 @@ def test_the_charts_that_come_into_view_together_are_one_request(
         assert {r["run_id"] for r in chart["runs"]} == {t.run_id for t in trials}
         assert chart["grid"] == {"lo": 0, "width": 1}
     assert data["charts"][3] == {"key": "missing", "grid": None, "runs": []}
+
+
+def _strict_json(body: bytes):
+    """JSON as a browser's JSON.parse reads it: `NaN` and `Infinity` are syntax errors."""
+
+    def refuse(name):
+        raise ValueError(f"{name} is not JSON")
+
+    return json.loads(body, parse_constant=refuse)
+
+
+def test_a_diverged_run_is_valid_json_with_its_infinities_as_gaps(
+    alice_client, default_experiment, alice
+):
+    run = make_run(default_experiment, name="diverged", user=alice, start=T0)
+    add_metric(run, "loss", [1.0, math.inf, 0.5, -math.inf, 0.25])
+    response = alice_client.get(series_url(default_experiment, key="loss", points=400))
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    (chart,) = _strict_json(response.content)["charts"]
+    (series,) = chart["runs"]
+    assert series["x"] == [0, 1, 2, 3, 4]
+    assert series["last"] == [1.0, None, 0.5, None, 0.25]
+
+    url = reverse("run_series", kwargs={"slug": "alpha", "run_id": run.run_id}) + "?key=loss"
+    response = alice_client.get(url)
+    assert response.status_code == 200
+    data = _strict_json(response.content)
+    assert data["last"] == data["min"] == data["max"] == [1.0, None, 0.5, None, 0.25]
+    assert data["count"] == [1, 1, 1, 1, 1]

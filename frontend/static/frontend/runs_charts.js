@@ -88,6 +88,8 @@
       var group = groups.get(name);
       group.runs += 1;
       series.x.forEach(function (x, i) {
+        // A value that is not finite comes as null: it has no place in a group's mean or band.
+        if (series.last[i] === null) return;
         var b = Math.floor((x - gridSpec.lo) / gridSpec.width);
         if (!group.buckets.has(b)) group.buckets.set(b, { x: 0, values: [] });
         var bucket = group.buckets.get(b);
