@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.db.backends.utils import CursorWrapper
 
-from mlplatform.db.binary import binary_results
+from mlplatform.db.binary import binary_results, binary_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -80,3 +80,12 @@ def test_a_client_binding_cursor_stays_in_text():
             assert _same(_rows(cursor)[0], _rows(server_side)[0])
     finally:
         cursor.close()
+
+
+def test_binary_rows_reads_every_row_of_a_statement():
+    sql = {"postgresql": "SELECT n, n * 0.5 FROM generate_series(1, 3) AS n"}.get(
+        connection.vendor,
+        "WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 3) "
+        "SELECT n, n * 0.5 FROM s",
+    )
+    assert binary_rows(sql, []) == [(1, 0.5), (2, 1.0), (3, 1.5)]

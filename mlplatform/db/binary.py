@@ -7,6 +7,7 @@ of 0.45 ms, and 0.75 ms instead of 1.1 ms for 7,700 points of a history.
 
 from __future__ import annotations
 
+from django.db import connection
 from django.db.backends.utils import CursorWrapper
 
 
@@ -26,3 +27,12 @@ def binary_results(cursor: CursorWrapper) -> None:
 
     if not isinstance(cursor.cursor, ClientCursor):
         cursor.cursor.format = Format.BINARY
+
+
+def binary_rows(sql: str, params) -> list[tuple]:
+    """Every row of a read on the default database, in binary where it can come so (the
+    columns as binary_results requires)."""
+    with connection.cursor() as cursor:
+        binary_results(cursor)
+        cursor.execute(sql, params)
+        return cursor.fetchall()

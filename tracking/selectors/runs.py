@@ -21,7 +21,7 @@ from django.db import connection
 from django.db.models import OuterRef, QuerySet, Subquery, prefetch_related_objects
 
 from accounts.models import User
-from mlplatform.db.binary import binary_results
+from mlplatform.db.binary import binary_rows
 from tracking.models import (
     Experiment,
     LatestMetric,
@@ -238,10 +238,7 @@ def _row_page(
     except EmptyResultSet:
         # Django's word for a query that cannot match (no visible experiment, say).
         return []
-    with connection.cursor() as cursor:
-        binary_results(cursor)
-        cursor.execute(sql, params)
-        return [RunRow._make(row) for row in cursor.fetchall()]
+    return [RunRow._make(row) for row in binary_rows(sql, params)]
 
 
 def run_search(
@@ -356,27 +353,24 @@ def run_details(runs: list[Run] | list[RunRow]) -> RunDetails:
     """
     details = RunDetails()
     pks = [run.pk for run in runs]
-    with connection.cursor() as cursor:
-        binary_results(cursor)
-        for start in range(0, len(pks), _PREFETCH_CHUNK):
-            cursor.execute(*_details_query(pks[start : start + _PREFETCH_CHUNK]))
-            found = cursor.fetchall()
-            # Sorted here, by kind, run and key: PostgreSQL's ORDER BY of a 100-run page cost
-            # about 2 ms, Python's sort of the same, nearly sorted rows 0.1 to 0.2 ms. Whole
-            # rows, without a key function (half the time): (kind, run, key) is unique but for
-            # a run's input and link rows, which are equal throughout. Keys come in code point
-            # order, as SQLite and a C or C.UTF-8 PostgreSQL order them (MLflow's clients read
-            # them into dicts).
-            found.sort()
-            for (kind, run_pk), rows in groupby(found, key=itemgetter(0, 1)):
-                if kind == _PARAM:
-                    details.params[run_pk] = [(row[2], row[3]) for row in rows]
-                elif kind == _TAG:
-                    details.tags[run_pk] = [(row[2], row[3]) for row in rows]
-                elif kind == _METRIC:
-                    details.metrics[run_pk] = [row[2:3] + row[4:] for row in rows]
-                else:
-                    details.with_io.add(run_pk)
+    for start in range(0, len(pks), _PREFETCH_CHUNK):
+        found = binary_rows(*_details_query(pks[start : start + _PREFETCH_CHUNK]))
+        # Sorted here, by kind, run and key: PostgreSQL's ORDER BY of a 100-run page cost
+        # about 2 ms, Python's sort of the same, nearly sorted rows 0.1 to 0.2 ms. Whole
+        # rows, without a key function (half the time): (kind, run, key) is unique but for
+        # a run's input and link rows, which are equal throughout. Keys come in code point
+        # order, as SQLite and a C or C.UTF-8 PostgreSQL order them (MLflow's clients read
+        # them into dicts).
+        found.sort()
+        for (kind, run_pk), rows in groupby(found, key=itemgetter(0, 1)):
+            if kind == _PARAM:
+                details.params[run_pk] = [(row[2], row[3]) for row in rows]
+            elif kind == _TAG:
+                details.tags[run_pk] = [(row[2], row[3]) for row in rows]
+            elif kind == _METRIC:
+                details.metrics[run_pk] = [row[2:3] + row[4:] for row in rows]
+            else:
+                details.with_io.add(run_pk)
     return details
 
 
