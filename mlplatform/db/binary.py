@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from django.db import connection
 from django.db.backends.utils import CursorWrapper
+from psycopg import ClientCursor
+from psycopg.pq import Format
 
 
 def binary_results(cursor: CursorWrapper) -> None:
@@ -20,18 +22,13 @@ def binary_results(cursor: CursorWrapper) -> None:
     result would bypass. On SQLite, and on PostgreSQL with client-side binding (a pooler in
     transaction mode), which has no binary results, nothing changes.
     """
-    if cursor.db.vendor != "postgresql":
-        return
-    from psycopg import ClientCursor
-    from psycopg.pq import Format
-
-    if not isinstance(cursor.cursor, ClientCursor):
+    if cursor.db.vendor == "postgresql" and not isinstance(cursor.cursor, ClientCursor):
         cursor.cursor.format = Format.BINARY
 
 
 def binary_rows(sql: str, params) -> list[tuple]:
-    """Every row of a read on the default database, in binary where it can come so (the
-    columns as binary_results requires)."""
+    """Every row of a read on the default database, through binary_results (whose rule on
+    column types applies)."""
     with connection.cursor() as cursor:
         binary_results(cursor)
         cursor.execute(sql, params)

@@ -181,14 +181,14 @@ def fresh_chart_blocks(*, run_pks: list[int], key: str) -> dict[int, list[tuple]
     )
     if not latest:
         return {}
-    rows = (
+    in_blocks = (
         MetricRollup.objects.filter(run_id__in=latest, key=key, width=CHART_BLOCK_STEPS)
         .order_by("run_id", "block")
         .values_list("run_id", "last_step", "last_value", "seq")
     )
     # A view of 100 runs reads some 10,000 blocks a chart: fetched at once, in binary, rather
     # than by the queryset's chunks of 100 rows parsed from text.
-    rows = binary_rows(*rows.query.sql_with_params())
+    rows = binary_rows(*in_blocks.query.sql_with_params())
     blocks: dict[int, list[tuple]] = {}
     for run_pk, found in groupby(rows, key=itemgetter(0)):
         found = list(found)
