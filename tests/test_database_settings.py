@@ -4,12 +4,11 @@ workers are off by default, and a bad DB_PARALLEL_WORKERS is refused at start-up
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
-from django.conf import settings
 from django.db import connection
+
+from tests.fresh_process import run_with_settings
 
 PROBE = """
 import json
@@ -19,23 +18,8 @@ print(json.dumps(settings.DATABASES["default"]["OPTIONS"]))
 URL = "postgresql://u@db.example:5432/mlp?sslmode=verify-full&options=-c%20statement_timeout%3D5000"
 
 
-def options_for(tmp_path, **environ) -> subprocess.CompletedProcess:
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "DJANGO_SETTINGS_MODULE": "mlplatform.settings",
-        "MLPLATFORM_DATA_DIR": str(tmp_path),
-        "SECRET_KEY": "settings-test-" + "x" * 40,
-        "DATABASE_URL": URL,
-        **environ,
-    }
-    return subprocess.run(
-        [sys.executable, "-c", PROBE],
-        cwd=settings.BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+def options_for(tmp_path, **environ: str):
+    return run_with_settings(PROBE, tmp_path, DATABASE_URL=URL, **environ)
 
 
 def test_the_urls_options_are_kept_and_parallel_workers_are_off(tmp_path):
