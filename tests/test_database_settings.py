@@ -1,5 +1,6 @@
 """The database settings from the environment: DATABASE_URL's own options survive, parallel
-workers are off by default, and a bad DB_PARALLEL_WORKERS is refused at start-up."""
+workers are off and connections last ten minutes by default, and a bad DB_PARALLEL_WORKERS is
+refused at start-up."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from tests.fresh_process import run_with_settings
 PROBE = """
 import json
 from django.conf import settings
-print(json.dumps(settings.DATABASES["default"]["OPTIONS"]))
+print(json.dumps(settings.DATABASES["default"]))
 """
 URL = "postgresql://u@db.example:5432/mlp?sslmode=verify-full&options=-c%20statement_timeout%3D5000"
 
@@ -25,7 +26,10 @@ def options_for(tmp_path, **environ: str):
 def test_the_urls_options_are_kept_and_parallel_workers_are_off(tmp_path):
     result = options_for(tmp_path)
     assert result.returncode == 0, result.stderr
-    options = json.loads(result.stdout)
+    database = json.loads(result.stdout)
+    assert database["CONN_MAX_AGE"] == 600
+    assert database["CONN_HEALTH_CHECKS"] is True
+    options = database["OPTIONS"]
     assert options["sslmode"] == "verify-full"
     assert options["options"] == "-c statement_timeout=5000 -c max_parallel_workers_per_gather=0"
     assert options["server_side_binding"] is True
@@ -39,10 +43,13 @@ def test_the_urls_options_are_kept_and_parallel_workers_are_off(tmp_path):
     ],
 )
 def test_db_parallel_workers_sets_or_leaves_the_servers_setting(tmp_path, value, expected):
-    result = options_for(tmp_path, DB_PARALLEL_WORKERS=value, DB_PREPARED_STATEMENTS="false")
+    result = options_for(
+        tmp_path, DB_PARALLEL_WORKERS=value, DB_PREPARED_STATEMENTS="false", DB_CONN_MAX_AGE="5"
+    )
     assert result.returncode == 0, result.stderr
-    options = json.loads(result.stdout)
-    assert options == {"sslmode": "verify-full", "options": expected}
+    database = json.loads(result.stdout)
+    assert database["OPTIONS"] == {"sslmode": "verify-full", "options": expected}
+    assert database["CONN_MAX_AGE"] == 5
 
 
 @pytest.mark.parametrize("value", ["two", "-1", "²"])
