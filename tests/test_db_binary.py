@@ -83,9 +83,11 @@ def test_a_client_binding_cursor_stays_in_text():
 
 
 def test_binary_rows_reads_every_row_of_a_statement():
-    sql = {"postgresql": "SELECT n, n * 0.5 FROM generate_series(1, 3) AS n"}.get(
+    sql = {"postgresql": "SELECT n, n / 2.0::float8 FROM generate_series(1, 3) AS n"}.get(
         connection.vendor,
         "WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 3) "
-        "SELECT n, n * 0.5 FROM s",
+        "SELECT n, n / 2.0 FROM s",
     )
-    assert binary_rows(sql, []) == [(1, 0.5), (2, 1.0), (3, 1.5)]
+    rows = binary_rows(sql, [])
+    assert rows == [(1, 0.5), (2, 1.0), (3, 1.5)]
+    assert all(type(half) is float for _, half in rows)

@@ -297,6 +297,4 @@ def _bucket_rows(
     )
     template = _BUCKETS_PG_SQL if last_in_scan else _BUCKETS_PORTABLE_SQL
     sql = template.format(aggregates=aggregates, metric=metric, raw=raw, tie=tie)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
+    return binary_rows(sql, params)
