@@ -31,6 +31,10 @@ _INHERITED_CONFIG = (
     "DJANGO_SUPERUSER_PASSWORD",
     "DJANGO_SUPERUSER_EMAIL",
 )
+# Every command started in this test process, so a failing test's report can show its output.
+_STARTED: list[ServerProcess] = []
+_FIRST_STARTED = pytest.StashKey[int]()
+_LOG_TAIL = 6000
 
 
 def free_port() -> int:
@@ -224,7 +228,28 @@ def start_mlplatform(args: list[str], *, env: dict[str, str], log_path: Path) ->
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    return ServerProcess(process=process, log_path=log_path, port=port, env=env)
+    server = ServerProcess(process=process, log_path=log_path, port=port, env=env)
+    _STARTED.append(server)
+    return server
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call" and report.failed:
+        first = item.stash.get(_FIRST_STARTED, len(_STARTED))
+        # A test's own servers are usually stopped by the time it is reported; a module's are not.
+        shown = [s for i, s in enumerate(_STARTED) if i >= first or s.process.poll() is None]
+        for server in shown:
+            with contextlib.suppress(OSError):
+                tail = server.output()[-_LOG_TAIL:]
+                report.sections.append((f"mlplatform output ({server.log_path})", tail))
+    return report
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    item.stash[_FIRST_STARTED] = len(_STARTED)
 
 
 def run_mlplatform(
