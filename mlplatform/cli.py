@@ -207,16 +207,14 @@ def _celery_worker_argv(options: argparse.Namespace) -> list[str]:
 
 
 def _gunicorn_argv(options: argparse.Namespace) -> list[str]:
-    import gunicorn
-
-    from mlplatform.gunicorn_worker import MAX_REQUEST_LINE
-
     host = f"[{options.host}]" if ":" in options.host else options.host
-    argv = [
+    return [
         sys.executable,
         "-m",
         "gunicorn",
         "mlplatform.wsgi:application",
+        "--config",
+        "python:mlplatform.gunicorn_conf",
         "--bind",
         f"{host}:{options.port}",
         "--workers",
@@ -225,17 +223,4 @@ def _gunicorn_argv(options: argparse.Namespace) -> list[str]:
         str(options.threads),
         "--graceful-timeout",
         str(int(STOP_TIMEOUT) - 2),
-        "--access-logfile",
-        "-",
-        "--worker-class",
-        "mlplatform.gunicorn_worker.JsonErrorThreadWorker",
-        # MLflow's clients put up to 100 run ids in one GET (get-history-bulk-interval), past
-        # gunicorn's 4 kB default; its ceiling is 8 kB, and a longer URL gets a JSON 414.
-        "--limit-request-line",
-        str(MAX_REQUEST_LINE),
     ]
-    # gunicorn 25+ opens a control socket at one fixed path per user by default, which two
-    # servers on one machine would fight over; this server is stopped through its signals.
-    if gunicorn.version_info >= (25,):
-        argv.append("--no-control-socket")
-    return argv

@@ -213,16 +213,23 @@ class ServerProcess:
             self.process.wait(timeout=5)
 
 
-def start_mlplatform(args: list[str], *, env: dict[str, str], log_path: Path) -> ServerProcess:
-    """Start `mlplatform <args>` (the installed console script) with its output in `log_path`."""
-    if not MLPLATFORM.exists():
-        raise AssertionError(
-            f"{MLPLATFORM} is missing: install the project with `pip install -e .`"
-        )
-    port = int(args[args.index("--port") + 1]) if "--port" in args else 8080
+def start_mlplatform(
+    args: list[str],
+    *,
+    env: dict[str, str],
+    log_path: Path,
+    program: Path = MLPLATFORM,
+    port: int | None = None,
+) -> ServerProcess:
+    """Start `mlplatform <args>` (the installed console script, or another of the venv's, such
+    as gunicorn, with the port it listens on) with its output in `log_path`."""
+    if not program.exists():
+        raise AssertionError(f"{program} is missing: install the project with `pip install -e .`")
+    if port is None:
+        port = int(args[args.index("--port") + 1]) if "--port" in args else 8080
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [str(MLPLATFORM), *args],
+            [str(program), *args],
             env=env,
             cwd=log_path.parent,
             stdout=log,

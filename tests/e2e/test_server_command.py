@@ -15,6 +15,7 @@ import pytest
 import redis
 
 from tests.e2e.conftest import (
+    MLPLATFORM,
     Proc,
     ServerProcess,
     free_port,
@@ -129,10 +130,10 @@ def test_a_task_round_trips_through_the_embedded_broker(embedded_server):
     assert_task_round_trips(embedded_server)
 
 
-def test_a_url_of_100_run_ids_reaches_django_and_a_longer_one_gets_json(embedded_server):
+def assert_a_longer_url_than_gunicorn_reads_gets_json(url: str) -> None:
     # MLflow's client puts up to 100 run ids in one GET, past gunicorn's default request-line
     # limit; beyond gunicorn's 8 kB ceiling the answer is still JSON, never an HTML page.
-    base = embedded_server.url + "api/2.0/mlflow/metrics/get-history-bulk-interval?"
+    base = url + "api/2.0/mlflow/metrics/get-history-bulk-interval?"
     hundred = base + "&".join(f"run_ids={i:032x}" for i in range(100))
     assert len(hundred) > 4_096
     status, body = http_get(hundred)
@@ -156,28 +157,35 @@ def read_response(stream) -> tuple[int, bytes]:
     return int(status_line.split()[1]), stream.read(int(headers.get("content-length", 0)))
 
 
-def test_a_request_sent_behind_a_body_django_did_not_read_is_answered(embedded_server):
+def assert_a_request_behind_a_body_django_did_not_read_is_answered(port: int) -> None:
     # Django refuses an unauthenticated POST without reading its body, which the server drains
     # before keeping the connection. This client sends the body only after the answer, together
-    # with its next request, so the drain reads both: gunicorn before 27.0.1 then left that
+    # with its next request, so the drain reads both: gunicorn 26's worker then left that
     # request in its buffer, unanswered, and closed the connection at the keep-alive timeout.
-    host, port = embedded_server.url.split("//")[1].rstrip("/").split(":")
     body = b'{"name": "unread"}'
     post = (
-        "POST /api/2.0/mlflow/experiments/create HTTP/1.1\r\n"
-        f"Host: {host}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        "POST /api/2.0/mlflow/experiments/create HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
     )
-    with socket.create_connection((host, int(port)), timeout=10) as sock:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         stream = sock.makefile("rb")
         sock.sendall(post.encode())
         status, answer = read_response(stream)
         assert status == 401
         assert json.loads(answer)["error_code"] == "UNAUTHENTICATED"
 
-        sock.sendall(body + f"GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        sock.sendall(body + b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         status, answer = read_response(stream)
         assert status == 200
-        assert json.loads(answer)["broker"]["kind"] == "embedded"
+        assert json.loads(answer)["database"]["ok"] is True
+
+
+def test_a_url_of_100_run_ids_reaches_django_and_a_longer_one_gets_json(embedded_server):
+    assert_a_longer_url_than_gunicorn_reads_gets_json(embedded_server.url)
+
+
+def test_a_request_sent_behind_a_body_django_did_not_read_is_answered(embedded_server):
+    assert_a_request_behind_a_body_django_did_not_read_is_answered(embedded_server.port)
 
 
 def test_sigterm_stops_every_process_of_the_embedded_server(embedded_server):
@@ -328,3 +336,29 @@ def test_server_with_postgresql_and_redis_starts_serves_and_stops(
 
     assert server.stop(signal.SIGTERM, timeout=20) == 0
     assert server.wait_for_survivors_to_go() == []
+
+
+def test_a_production_web_node_serves_as_the_server_command_does(tmp_path, postgres_url, redis_url):
+    # The README's web node: its own gunicorn, on the settings `mlplatform server` uses.
+    env = server_env(tmp_path / "data", DATABASE_URL=postgres_url, REDIS_URL=redis_url)
+    migrated = run_mlplatform(["migrate"], env=env, timeout=120)
+    assert migrated.returncode == 0, migrated.stderr
+    port = free_port()
+    args = ["mlplatform.wsgi", "-c", "python:mlplatform.gunicorn_conf", "--workers", "1"]
+    node = start_mlplatform(
+        [*args, "--bind", f"127.0.0.1:{port}"],
+        env=env,
+        log_path=tmp_path / "web.log",
+        program=MLPLATFORM.parent / "gunicorn",
+        port=port,
+    )
+    try:
+        node.wait_until_healthy()
+        assert "JsonErrorThreadWorker" in node.output()
+        assert_a_longer_url_than_gunicorn_reads_gets_json(node.url)
+        assert_a_request_behind_a_body_django_did_not_read_is_answered(port)
+        # The access log is on.
+        assert '"GET /healthz HTTP/1.1" 200' in node.output()
+        assert node.stop(signal.SIGTERM, timeout=20) == 0
+    finally:
+        node.kill_everything()
