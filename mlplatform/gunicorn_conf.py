@@ -4,8 +4,9 @@ Options given on the command line override them."""
 
 from mlplatform.gunicorn_worker import MAX_REQUEST_LINE
 
-# The threaded worker keeps connections alive (gunicorn's default worker closes each one) and,
-# in this subclass, answers an over-long URL in JSON (mlplatform/gunicorn_worker.py).
+# The threaded worker keeps connections alive (gunicorn's default worker closes each one); this
+# subclass answers an over-long URL in JSON and serves at once a request that arrived behind a
+# body Django did not read (mlplatform/gunicorn_worker.py).
 worker_class = "mlplatform.gunicorn_worker.JsonErrorThreadWorker"
 threads = 4
 # MLflow's clients put up to 100 run ids in one GET (get-history-bulk-interval), past
