@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import sqlite3
+import time
 from pathlib import Path
 
 import psycopg
@@ -180,12 +181,30 @@ def assert_a_request_behind_a_body_django_did_not_read_is_answered(port: int) ->
         assert json.loads(answer)["database"]["ok"] is True
 
 
+def assert_a_kept_alive_connection_serves_requests_sent_at_once_and_later(port: int) -> None:
+    # A thread waits a moment on the connection for the next request before the poller takes it
+    # back (mlplatform/gunicorn_worker.py): both ways must serve it, on the same connection.
+    health = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        stream = sock.makefile("rb")
+        for pause in (0, 0, 0.2, 0, 0.2):
+            time.sleep(pause)
+            sock.sendall(health)
+            status, answer = read_response(stream)
+            assert status == 200
+            assert json.loads(answer)["database"]["ok"] is True
+
+
 def test_a_url_of_100_run_ids_reaches_django_and_a_longer_one_gets_json(embedded_server):
     assert_a_longer_url_than_gunicorn_reads_gets_json(embedded_server.url)
 
 
 def test_a_request_sent_behind_a_body_django_did_not_read_is_answered(embedded_server):
     assert_a_request_behind_a_body_django_did_not_read_is_answered(embedded_server.port)
+
+
+def test_a_kept_alive_connection_is_served_at_once_and_after_a_pause(embedded_server):
+    assert_a_kept_alive_connection_serves_requests_sent_at_once_and_later(embedded_server.port)
 
 
 def test_sigterm_stops_every_process_of_the_embedded_server(embedded_server):
@@ -354,9 +373,10 @@ def test_a_production_web_node_serves_as_the_server_command_does(tmp_path, postg
     )
     try:
         node.wait_until_healthy()
-        assert "JsonErrorThreadWorker" in node.output()
+        assert "mlplatform.gunicorn_worker.ThreadWorker" in node.output()
         assert_a_longer_url_than_gunicorn_reads_gets_json(node.url)
         assert_a_request_behind_a_body_django_did_not_read_is_answered(port)
+        assert_a_kept_alive_connection_serves_requests_sent_at_once_and_later(port)
         # The access log is on.
         assert '"GET /healthz HTTP/1.1" 200' in node.output()
         assert node.stop(signal.SIGTERM, timeout=20) == 0
