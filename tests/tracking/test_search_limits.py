@@ -180,6 +180,7 @@ def test_a_large_search_is_answered_but_not_cached(default_experiment, alice):
     assert (info.currsize, info.misses) == (1, 1)
 
 
+@pytest.mark.django_db
 def test_the_largest_cached_search_keeps_each_entry_small():
     # The biggest SQL per character: metric comparisons and orderings (subqueries each).
     order_by = tuple(f"metrics.o{i} DESC" for i in range(MAX_ORDER_BY_CLAUSES))

@@ -22,6 +22,7 @@ from django.db.models import OuterRef, QuerySet, Subquery, prefetch_related_obje
 
 from accounts.models import User
 from mlplatform.db.binary import binary_rows
+from mlplatform.db.literal import with_values
 from tracking.models import (
     Experiment,
     LatestMetric,
@@ -191,8 +192,8 @@ def _compile_row_page(
     project_id: int | None,
     offset: int,
     limit: int,
-) -> tuple[str, tuple]:
-    """The SQL and parameters of one page of rows.
+) -> tuple[str, tuple | None]:
+    """The SQL and parameters of one page of rows, the values written in (`with_values`).
 
     The result depends only on these arguments and the database, so a repeated search (a
     dashboard refreshing, a sweep polled for its best trial) can reuse it.
@@ -204,8 +205,8 @@ def _compile_row_page(
         .annotate(username=Subquery(username))
         .values_list(*_ROW_FIELDS)[offset : offset + limit]
     )
-    sql, params = qs.query.sql_with_params()
-    return sql, tuple(params)
+    sql, params = with_values(*qs.query.sql_with_params())
+    return sql, None if params is None else tuple(params)
 
 
 # A SearchError is not cached: it is raised again for every call.
