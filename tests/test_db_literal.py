@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 _SQL = "SELECT %s, %s, %s, %s, %s, %s"
 # Quotes, a backslash, a `%` that must not become a placeholder, text beyond ASCII, and
 # numbers at the edges of their types.
-_PARAMS = ["it's 100% \\ done", "naïve 日本 \"x\"", "%s", -(2**62), None, True]
+_PARAMS = ["it's 100% \\ done", 'naïve 日本 "x"', "%s", -(2**62), None, True]
 # A float is written as a decimal literal, which a comparison with a float column reads back
 # as the same double, down to the last bit.
 _FLOATS = [0.1, 0.30000000000000004, 5e-324, 1.7976931348623157e308, -0.0, 1e-7, -2.5]
@@ -37,8 +37,9 @@ def test_a_statement_with_its_values_reads_what_its_parameters_read():
 @pytest.mark.parametrize("number", [*_FLOATS, math.inf, -math.inf])
 def test_a_float_written_in_compares_equal_to_the_same_double_in_a_column(number):
     literal, params = with_values("%s", [number])
+    # The literal is what with_values wrote for a float, never text from outside the test.
     sql = (
-        f"SELECT x = {literal}, x < {literal}, x > {literal}"
+        f"SELECT x = {literal}, x < {literal}, x > {literal}"  # noqa: S608
         " FROM (SELECT CAST(%s AS double precision) AS x) t"
     )
     assert binary_rows(sql, [*(params or []) * 3, number]) == [(True, False, False)]
@@ -62,7 +63,7 @@ def _found(experiment, filter_string: str) -> list[str]:
 
 def test_a_search_finds_a_value_with_quotes_and_percent_signs_and_nothing_else(noted):
     experiment, runs = noted
-    assert _found(experiment, "params.note = \"it's 100% done\"") == [runs[0].run_id]
+    assert _found(experiment, 'params.note = "it\'s 100% done"') == [runs[0].run_id]
     assert _found(experiment, "params.note LIKE '%100\\%'") == []
     assert sorted(_found(experiment, "params.note LIKE '%100%'")) == sorted(
         [runs[0].run_id, runs[2].run_id]
