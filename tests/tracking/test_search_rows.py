@@ -9,6 +9,7 @@ import json
 import math
 
 import pytest
+from django.db import connection
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -248,3 +249,28 @@ def test_a_repeated_search_compiles_once_and_still_sees_new_runs(sweep, alice):
     assert [row.run_id for row in second] == [newcomer.run_id] + [row.run_id for row in first]
     other, _ = run_search(**{**search, "filter_string": "params.lr = '0.1'"})
     assert {row.run_id for row in other}.isdisjoint(row.run_id for row in second)
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+def test_the_details_of_one_run_keep_their_plan_and_read_what_many_runs_read(sweep):
+    by_one = [run_details([run]) for run in sweep[:3]]
+    # Prepared on its fifth execution; PostgreSQL plans it for the values five times more
+    # before it may keep a plan.
+    for _ in range(12):
+        details = run_details([sweep[0]])
+    many = run_details(sweep[:3])
+    for run, one in zip(sweep[:3], by_one, strict=True):
+        assert one.params.get(run.pk) == many.params.get(run.pk)
+        assert one.tags.get(run.pk) == many.tags.get(run.pk)
+        assert one.metrics.get(run.pk) == many.metrics.get(run.pk)
+    assert details.metrics == {sweep[0].pk: many.metrics[sweep[0].pk]}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans FROM pg_prepared_statements"
+            " WHERE NOT from_sql AND statement LIKE '%%tracking_runmodellink%%'"
+            " AND statement NOT LIKE '%%ANY(%%'"
+        )
+        (generic_plans,) = cursor.fetchone()
+    # A prepared one-run read is planned once, not on every call (ANY($1) was).
+    assert generic_plans > 0
