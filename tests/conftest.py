@@ -8,6 +8,7 @@ import shutil
 from collections import Counter
 
 import pytest
+from django.conf import settings
 from rest_framework.test import APIClient
 from whitenoise.middleware import WhiteNoiseMiddleware
 
@@ -105,6 +106,13 @@ def charlie_token(charlie, other_project):
 
 def bearer(raw: str) -> dict:
     return {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+
+
+# For tests of what PostgreSQL does with prepared statements (DB_PREPARED_STATEMENTS).
+needs_prepared_statements = pytest.mark.skipif(
+    settings.DATABASES["default"].get("OPTIONS", {}).get("prepare_threshold") is None,
+    reason="PostgreSQL with prepared statements only",
+)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from django.db import connection
 
 from mlplatform.db.binary import binary_rows
 from mlplatform.db.literal import with_values
+from tests.conftest import needs_prepared_statements
 from tests.factories import ExperimentFactory, ParamFactory, RunFactory
 from tracking.selectors import runs as run_selectors
 from tracking.selectors.runs import run_search
@@ -70,7 +71,7 @@ def test_a_search_finds_a_value_with_quotes_and_percent_signs_and_nothing_else(n
     )
 
 
-@pytest.mark.skipif("connection.vendor != 'postgresql'")
+@needs_prepared_statements
 def test_a_repeated_search_is_prepared_with_its_values_and_each_value_apart(noted):
     experiment, runs = noted
     run_selectors._row_page_sql.cache_clear()

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accounts.models import User
-from tests.conftest import bearer
+from tests.conftest import bearer, needs_prepared_statements
 from tests.factories import ExperimentFactory, ParamFactory, RunFactory, RunTagFactory
 from tracking.batch import MetricIn, ParamIn, TagIn
 from tracking.mlflow_api.wire import dumps, metric_out, run_info_out, run_out, run_rows_out
@@ -252,7 +252,7 @@ def test_a_repeated_search_compiles_once_and_still_sees_new_runs(sweep, alice):
 
 
 @pytest.mark.django_db
-@pytest.mark.skipif("connection.vendor != 'postgresql'")
+@needs_prepared_statements
 def test_the_details_of_one_run_keep_their_plan_and_read_what_many_runs_read(sweep):
     by_one = [run_details([run]) for run in sweep[:3]]
     # Prepared on its fifth execution; PostgreSQL plans it for the values five times more
